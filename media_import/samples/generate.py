@@ -332,7 +332,7 @@ def fingerprint(path: Path) -> dict[str, object]:
 
 
 def main() -> int:
-    for sub in ("metadata", "streaming", "qc"):
+    for sub in ("metadata", "streaming", "qc", "misc"):
         (HERE / sub).mkdir(exist_ok=True)
     manifest: dict[str, object] = {"masters": [], "streaming": {}}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -363,6 +363,13 @@ def main() -> int:
         (tmp / "report.ps").write_text(QC_REPORT_PS)
         run(["ps2pdf", "-dCompatibilityLevel=1.4", "report.ps", str(HERE / "qc/report.pdf")], tmp)
     manifest["qc_report"] = {"path": "qc/report.pdf", **fingerprint(HERE / "qc/report.pdf")}
+    # A stray photo for the sample archive's excluded DOCUMENTAZIONE_FOTOGRAFICA/ folder.
+    ffmpeg(
+        ["-f", "lavfi", "-i", "testsrc=size=64x48:duration=1", "-frames:v", "1", "-q:v", "10"],
+        str(HERE / "misc/foto.jpg"),
+        HERE,
+    )
+    manifest["photo"] = {"path": "misc/foto.jpg", **fingerprint(HERE / "misc/foto.jpg")}
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
 
