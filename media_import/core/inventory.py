@@ -1,0 +1,188 @@
+"""Phase 1 rules: what a bucket key says about itself.
+
+Every decision here is made from the key alone (no I/O), so a whole folder's listing can be
+classified in one pass and the same rules serve the assets, the sensors and the tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+INVENTORY_CODE_RE = re.compile(r"^[VA][OC]-[A-Z0-9]{3}-\d{5}$")
+CODE_LENGTH = 12
+
+DEFAULT_ALLOWED_EXTENSIONS: tuple[str, ...] = (".mp4", ".mp3", ".json", ".pdf", ".md5")
+DEFAULT_EXCLUDED_FOLDERS: tuple[str, ...] = ("TEST-FOLDER-DEV", "DOCUMENTAZIONE_FOTOGRAFICA", "UMT")
+
+
+class Role(StrEnum):
+    """The part a file plays in an asset, decided by its extension."""
+
+    STREAMING_COPY = "streaming_copy"
+    METADATA = "metadata"
+    CHECKSUM = "checksum"
+    QC_REPORT = "qc_report"
+
+
+ROLE_BY_EXTENSION: Mapping[str, Role] = {
+    ".mp4": Role.STREAMING_COPY,
+    ".mp3": Role.STREAMING_COPY,
+    ".json": Role.METADATA,
+    ".md5": Role.CHECKSUM,
+    ".pdf": Role.QC_REPORT,
+}
+
+MIME_BY_EXTENSION: Mapping[str, str] = {
+    ".mp4": "video/mp4",
+    ".mp3": "audio/mpeg",
+    ".json": "application/json",
+    ".md5": "text/plain",
+    ".pdf": "application/pdf",
+}
+
+
+class MediaKind(StrEnum):
+    VIDEO = "video"
+    AUDIO = "audio"
+
+
+# The streaming copy a code's media kind requires: V codes stream .mp4, A codes stream .mp3.
+STREAMING_EXTENSION: Mapping[MediaKind, str] = {MediaKind.VIDEO: ".mp4", MediaKind.AUDIO: ".mp3"}
+
+
+class Rule(StrEnum):
+    """Rule names recorded with every rejection (stable: they are stored in the catalog)."""
+
+    BAD_INVENTORY_CODE = "bad_inventory_code"
+    FOLDER_MISMATCH = "folder_mismatch"
+    STREAMING_COPY_EXTENSION = "streaming_copy_extension"
+    AMBIGUOUS_FILES = "ambiguous_files"
+    UNREADABLE_METADATA = "unreadable_metadata"
+    CONTAINER_MISMATCH = "container_mismatch"
+    UNREADABLE_CHECKSUM = "unreadable_checksum"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    INVALID_PDF = "invalid_pdf"
+    DUPLICATE_INVENTORY_CODE = "duplicate_inventory_code"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The configurable part of phase 1."""
+
+    allowed_extensions: frozenset[str] = frozenset(DEFAULT_ALLOWED_EXTENSIONS)
+    excluded_folders: frozenset[str] = frozenset(DEFAULT_EXCLUDED_FOLDERS)
+    # Folders that hold codes of other types than their own name, e.g. {"FILE": {"FIL", "DIG"}}.
+    folder_types: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def types_allowed_in(self, folder: str) -> frozenset[str]:
+        return self.folder_types.get(folder, frozenset({folder}))
+
+
+def folder_of(key: str) -> str:
+    """The first path segment; "" for a key at the bucket's root."""
+    head, sep, _ = key.partition("/")
+    return head if sep else ""
+
+
+def filename_of(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def extension_of(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+def inventory_code_of(name: str) -> str:
+    return name[:CODE_LENGTH]
+
+
+def media_kind_of(code: str) -> MediaKind:
+    return MediaKind.VIDEO if code.startswith("V") else MediaKind.AUDIO
+
+
+def type_segment_of(code: str) -> str:
+    return code[3:6]
+
+
+class Outcome(StrEnum):
+    VALID = "valid"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class KeyVerdict:
+    key: str
+    outcome: Outcome
+    folder: str
+    inventory_code: str | None = None
+    role: Role | None = None
+    rule: Rule | None = None
+    message: str | None = None
+    ignored_because: str | None = None
+
+
+def is_excluded(folder: str, rules: Rules) -> bool:
+    return folder in rules.excluded_folders
+
+
+def judge_key(key: str, rules: Rules) -> KeyVerdict:
+    """Classify one key: ignored (not ours to judge), rejected (with a rule), or valid."""
+    folder = folder_of(key)
+    if key.endswith("/"):
+        return KeyVerdict(key, Outcome.IGNORED, folder, ignored_because="folder marker")
+    if not folder:
+        return KeyVerdict(key, Outcome.IGNORED, folder, ignored_because="outside any folder")
+    if is_excluded(folder, rules):
+        return KeyVerdict(key, Outcome.IGNORED, folder, ignored_because="excluded folder")
+    name = filename_of(key)
+    ext = extension_of(name)
+    if ext not in rules.allowed_extensions:
+        return KeyVerdict(
+            key, Outcome.IGNORED, folder, ignored_because=f"extension {ext or '(none)'}"
+        )
+    code = inventory_code_of(name)
+    if not INVENTORY_CODE_RE.match(code):
+        return KeyVerdict(
+            key,
+            Outcome.REJECTED,
+            folder,
+            None,
+            ROLE_BY_EXTENSION.get(ext),
+            Rule.BAD_INVENTORY_CODE,
+            f"file name must start with an inventory code like VO-BRD-00012; got {code!r}",
+        )
+    allowed = rules.types_allowed_in(folder)
+    if type_segment_of(code) not in allowed:
+        return KeyVerdict(
+            key,
+            Outcome.REJECTED,
+            folder,
+            code,
+            ROLE_BY_EXTENSION.get(ext),
+            Rule.FOLDER_MISMATCH,
+            f"code type {type_segment_of(code)} does not belong in folder {folder}/ "
+            f"(allowed there: {', '.join(sorted(allowed))})",
+        )
+    return KeyVerdict(key, Outcome.VALID, folder, code, ROLE_BY_EXTENSION[ext])
+
+
+def judge_keys(keys: Iterable[str], rules: Rules) -> list[KeyVerdict]:
+    return [judge_key(key, rules) for key in keys]
+
+
+def parse_folder_types(text: str) -> dict[str, frozenset[str]]:
+    """Parse "FILE=FIL,DIG;AUDIO=CAS" into {"FILE": {"FIL", "DIG"}, "AUDIO": {"CAS"}}."""
+    mapping: dict[str, frozenset[str]] = {}
+    for entry in filter(None, (part.strip() for part in text.split(";"))):
+        folder, sep, types = entry.partition("=")
+        if not sep or not folder.strip():
+            raise ValueError(f"folder type mapping entry {entry!r} is not FOLDER=TYPE[,TYPE...]")
+        mapping[folder.strip().strip("/")] = frozenset(
+            t.strip() for t in types.split(",") if t.strip()
+        )
+    return mapping

@@ -1,0 +1,313 @@
+"""All SQL of the import: set-based, one statement per step, COPY for bulk loads.
+
+Every write of a folder's state takes a transaction-level advisory lock on (bucket, folder):
+two runs of one folder at once then serialise on their writes instead of interleaving, and
+unique keys with ON CONFLICT make the second one a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from media_import.core.assembly import AssetPlan, Candidate, Decision, FilePlan
+from media_import.core.inventory import KeyVerdict, Role
+from media_import.core.storage import ObjectInfo
+
+
+def lock_folder(conn: psycopg.Connection, bucket: str, folder: str) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{bucket}\0{folder}",))
+
+
+# -- phase 1: listing and validation -----------------------------------------------------------
+
+
+def replace_listing(
+    conn: psycopg.Connection,
+    bucket: str,
+    folder: str,
+    objects: Iterable[ObjectInfo],
+    listed_at: datetime,
+) -> int:
+    with conn.transaction():
+        lock_folder(conn, bucket, folder)
+        conn.execute(
+            "DELETE FROM ingest.listing WHERE bucket = %s AND folder = %s", (bucket, folder)
+        )
+        count = 0
+        with conn.cursor().copy(
+            "COPY ingest.listing (bucket, folder, key, size_bytes, etag, last_modified, listed_at)"
+            " FROM STDIN"
+        ) as copy:
+            for o in objects:
+                copy.write_row((bucket, folder, o.key, o.size, o.etag, o.last_modified, listed_at))
+                count += 1
+    return count
+
+
+def read_listing(conn: psycopg.Connection, bucket: str, folder: str) -> list[ObjectInfo]:
+    rows = conn.execute(
+        "SELECT key, size_bytes, etag, last_modified FROM ingest.listing"
+        " WHERE bucket = %s AND folder = %s ORDER BY key",
+        (bucket, folder),
+    ).fetchall()
+    return [ObjectInfo(*row) for row in rows]
+
+
+def replace_inventory(
+    conn: psycopg.Connection,
+    bucket: str,
+    folder: str,
+    verdicts: Sequence[tuple[KeyVerdict, ObjectInfo]],
+) -> None:
+    with conn.transaction():
+        lock_folder(conn, bucket, folder)
+        conn.execute(
+            "DELETE FROM ingest.inventory_file WHERE bucket = %s AND folder = %s", (bucket, folder)
+        )
+        with conn.cursor().copy(
+            "COPY ingest.inventory_file (bucket, folder, key, inventory_code, role, size_bytes,"
+            " etag, last_modified, rule, message) FROM STDIN"
+        ) as copy:
+            for v, o in verdicts:
+                copy.write_row(
+                    (
+                        bucket,
+                        folder,
+                        o.key,
+                        v.inventory_code,
+                        v.role,
+                        o.size,
+                        o.etag,
+                        o.last_modified,
+                        v.rule,
+                        v.message,
+                    )
+                )
+
+
+# -- phase 2: what the catalog does not hold yet ------------------------------------------------
+
+_CANDIDATES_SQL = """
+WITH valid AS (
+    SELECT * FROM ingest.inventory_file
+    WHERE bucket = %(bucket)s AND folder = %(folder)s AND rule IS NULL
+), fresh AS (
+    SELECT v.key, v.inventory_code FROM valid v
+    WHERE NOT EXISTS (
+        SELECT 1 FROM asset_file af
+        WHERE af.bucket = v.bucket AND af.key = v.key AND af.deleted_at IS NULL)
+), codes AS (SELECT DISTINCT inventory_code FROM fresh)
+SELECT v.key, v.folder, v.inventory_code, v.role, v.size_bytes, v.etag, v.last_modified,
+       f.key IS NOT NULL AS is_new, a.folder AS catalogued_folder
+FROM valid v
+JOIN codes c USING (inventory_code)
+LEFT JOIN fresh f ON f.key = v.key
+LEFT JOIN asset a ON a.inventory_code = v.inventory_code AND a.deleted_at IS NULL
+ORDER BY v.inventory_code, v.key
+"""
+
+
+@dataclass(frozen=True)
+class Candidates:
+    files: list[Candidate]
+    catalogued_folders: dict[str, str]
+    valid_total: int
+
+
+def read_candidates(conn: psycopg.Connection, bucket: str, folder: str) -> Candidates:
+    """The anti-join: valid files not in the catalog, with their codes' other files."""
+    params = {"bucket": bucket, "folder": folder}
+    files, catalogued = [], {}
+    for key, fold, code, role, size, etag, modified, is_new, cat_folder in conn.execute(
+        _CANDIDATES_SQL, params
+    ):
+        files.append(Candidate(key, fold, code, Role(role), size, etag, modified, is_new))
+        if cat_folder is not None:
+            catalogued[code] = cat_folder
+    (valid_total,) = conn.execute(
+        "SELECT count(*) FROM ingest.inventory_file"
+        " WHERE bucket = %(bucket)s AND folder = %(folder)s AND rule IS NULL",
+        params,
+    ).fetchone() or (0,)
+    return Candidates(files, catalogued, valid_total)
+
+
+def replace_pending(
+    conn: psycopg.Connection, bucket: str, folder: str, plans: Sequence[AssetPlan]
+) -> None:
+    with conn.transaction():
+        lock_folder(conn, bucket, folder)
+        for table in ("pending_asset", "pending_file"):
+            conn.execute(
+                f"DELETE FROM ingest.{table} WHERE bucket = %s AND folder = %s", (bucket, folder)
+            )
+        with conn.cursor().copy(
+            "COPY ingest.pending_asset (bucket, folder, inventory_code, decision, media_kind,"
+            " master_filename, master_mime_type, master_container, master_md5, duration_seconds,"
+            " metadata_tool, technical_metadata, missing, oldest_file_at, rule, message)"
+            " FROM STDIN"
+        ) as copy:
+            for p in plans:
+                copy.write_row(_pending_asset_row(bucket, p))
+        with conn.cursor().copy(
+            "COPY ingest.pending_file (bucket, folder, key, inventory_code, role, decision,"
+            " mime_type, size_bytes, etag, md5, md5_source, md5_verified, last_modified, rule,"
+            " message) FROM STDIN"
+        ) as copy:
+            for p in plans:
+                for f in p.files:
+                    copy.write_row(_pending_file_row(bucket, f))
+
+
+def _pending_asset_row(bucket: str, p: AssetPlan) -> tuple:
+    document = json.dumps(p.technical_metadata) if p.technical_metadata is not None else None
+    return (
+        bucket,
+        p.folder,
+        p.inventory_code,
+        p.decision.value,
+        p.media_kind.value,
+        p.master_filename,
+        p.master_mime_type,
+        p.master_container,
+        p.master_md5,
+        p.duration_seconds,
+        p.metadata_tool,
+        document,
+        list(p.missing) or None,
+        p.oldest_file_at,
+        p.rule,
+        p.message,
+    )
+
+
+def _pending_file_row(bucket: str, f: FilePlan) -> tuple:
+    return (
+        bucket,
+        f.folder,
+        f.key,
+        f.inventory_code,
+        f.role.value,
+        f.decision.value,
+        f.mime_type,
+        f.size,
+        f.etag,
+        f.md5,
+        f.md5_source,
+        f.md5_verified,
+        f.last_modified,
+        f.rule,
+        f.message,
+    )
+
+
+# -- phase 3: into the catalog, all or nothing --------------------------------------------------
+
+_INSERT_ASSETS_SQL = """
+INSERT INTO asset AS a (inventory_code, media_kind, bucket, folder, master_filename,
+    master_mime_type, master_container, master_md5, duration_seconds, metadata_tool,
+    technical_metadata, run_id)
+SELECT inventory_code, media_kind, bucket, folder, master_filename, master_mime_type,
+       master_container, master_md5, duration_seconds, metadata_tool, technical_metadata,
+       %(run_id)s
+FROM ingest.pending_asset
+WHERE bucket = %(bucket)s AND folder = %(folder)s AND decision = 'import'
+ON CONFLICT (inventory_code) DO UPDATE SET
+    media_kind = EXCLUDED.media_kind, bucket = EXCLUDED.bucket, folder = EXCLUDED.folder,
+    master_filename = EXCLUDED.master_filename, master_mime_type = EXCLUDED.master_mime_type,
+    master_container = EXCLUDED.master_container, master_md5 = EXCLUDED.master_md5,
+    duration_seconds = EXCLUDED.duration_seconds, metadata_tool = EXCLUDED.metadata_tool,
+    technical_metadata = EXCLUDED.technical_metadata, imported_at = now(),
+    run_id = EXCLUDED.run_id, deleted_at = NULL, deleted_by_run_id = NULL
+    -- Only a soft-deleted asset is restored by a re-upload; a live one is never overwritten.
+    WHERE a.deleted_at IS NOT NULL
+RETURNING inventory_code
+"""
+
+_INSERT_FILES_SQL = """
+INSERT INTO asset_file AS af (bucket, key, folder, inventory_code, role, mime_type, size_bytes,
+    etag, md5, md5_source, md5_verified, last_modified, run_id)
+SELECT p.bucket, p.key, p.folder, p.inventory_code, p.role, p.mime_type, p.size_bytes, p.etag,
+       p.md5, p.md5_source, p.md5_verified, p.last_modified, %(run_id)s
+FROM ingest.pending_file p
+JOIN asset a ON a.inventory_code = p.inventory_code AND a.deleted_at IS NULL
+    AND a.folder = p.folder
+WHERE p.bucket = %(bucket)s AND p.folder = %(folder)s AND p.decision IN ('import', 'attach')
+ON CONFLICT (bucket, key) DO UPDATE SET
+    folder = EXCLUDED.folder, inventory_code = EXCLUDED.inventory_code, role = EXCLUDED.role,
+    mime_type = EXCLUDED.mime_type, size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,
+    md5 = EXCLUDED.md5, md5_source = EXCLUDED.md5_source, md5_verified = EXCLUDED.md5_verified,
+    last_modified = EXCLUDED.last_modified, imported_at = now(), run_id = EXCLUDED.run_id,
+    deleted_at = NULL, deleted_by_run_id = NULL
+    WHERE af.deleted_at IS NOT NULL
+RETURNING key
+"""
+
+_CURRENT_REJECTIONS_SQL = """
+SELECT bucket, key, folder, inventory_code, rule, message FROM ingest.inventory_file
+WHERE bucket = %(bucket)s AND folder = %(folder)s AND rule IS NOT NULL
+UNION ALL
+SELECT bucket, key, folder, inventory_code, rule, message FROM ingest.pending_file
+WHERE bucket = %(bucket)s AND folder = %(folder)s AND decision = 'rejected'
+"""
+
+_UPSERT_REJECTIONS_SQL = f"""
+INSERT INTO rejection AS r (bucket, key, folder, inventory_code, rule, message, run_id)
+SELECT bucket, key, folder, inventory_code, rule, message, %(run_id)s
+FROM ({_CURRENT_REJECTIONS_SQL}) current
+ON CONFLICT (bucket, key, rule) DO UPDATE SET
+    message = EXCLUDED.message, inventory_code = EXCLUDED.inventory_code,
+    last_seen_at = now(), resolved_at = NULL, run_id = EXCLUDED.run_id
+"""
+
+_RESOLVE_REJECTIONS_SQL = f"""
+UPDATE rejection r SET resolved_at = now()
+WHERE r.bucket = %(bucket)s AND r.folder = %(folder)s AND r.resolved_at IS NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM ({_CURRENT_REJECTIONS_SQL}) c WHERE c.key = r.key AND c.rule = r.rule)
+"""
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    assets_inserted: int
+    files_inserted: int
+    rejections_recorded: int
+    rejections_resolved: int
+
+
+def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: str) -> ImportCounts:
+    """Insert the folder's ready assets and files and record its rejections, in one transaction:
+    a crash leaves either all of it or none of it."""
+    params = {"bucket": bucket, "folder": folder, "run_id": run_id}
+    with conn.transaction():
+        lock_folder(conn, bucket, folder)
+        assets = conn.execute(_INSERT_ASSETS_SQL, params).fetchall()
+        files = conn.execute(_INSERT_FILES_SQL, params).fetchall()
+        recorded = conn.execute(_UPSERT_REJECTIONS_SQL, params).rowcount
+        resolved = conn.execute(_RESOLVE_REJECTIONS_SQL, params).rowcount
+    return ImportCounts(len(assets), len(files), recorded, resolved)
+
+
+def pending_summary(conn: psycopg.Connection, bucket: str, folder: str) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT decision, count(*) FROM ingest.pending_file"
+        " WHERE bucket = %s AND folder = %s GROUP BY decision",
+        (bucket, folder),
+    ).fetchall()
+    return {decision: count for decision, count in rows}
+
+
+def pending_assets(
+    conn: psycopg.Connection, bucket: str, folder: str, decision: Decision
+) -> list[tuple]:
+    return conn.execute(
+        "SELECT inventory_code, missing, oldest_file_at, rule, message FROM ingest.pending_asset"
+        " WHERE bucket = %s AND folder = %s AND decision = %s ORDER BY inventory_code",
+        (bucket, folder, decision.value),
+    ).fetchall()

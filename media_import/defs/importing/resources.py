@@ -1,0 +1,171 @@
+"""Typed resources: the bucket, the catalog database and the import's run settings.
+
+Secrets reach them through EnvVar (see `resources_from_env`), so they are resolved in the run
+worker and never stored in run configuration, printed or logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import psycopg
+from pydantic import Field
+
+from media_import.core.inventory import Rules
+from media_import.core.storage import DEFAULT_CONCURRENCY, Bucket, S3Config
+from media_import.db.migrate import migrate
+from media_import.settings import (
+    BUCKET_VARS,
+    ENDPOINT_VARS,
+    REGION_VARS,
+    allowed_extensions,
+    build_rules,
+    compose_database_url,
+    excluded_folders,
+    first_set,
+    folder_types_text,
+    redact_url,
+    truthy,
+)
+
+
+class S3BucketResource(dg.ConfigurableResource):
+    """The S3-compatible bucket the archive is uploaded to (AWS S3 or MinIO)."""
+
+    bucket: str = Field(description="Bucket name (BUCKET_NAME, or the original's S3_BUCKET_IN).")
+    endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint for MinIO or another S3-compatible server (S3_ENDPOINT_URL); "
+        "unset means AWS S3.",
+    )
+    region: str | None = Field(default=None, description="Region (AWS_REGION).")
+    access_key_id: str | None = Field(
+        default=None, description="Access key (AWS_ACCESS_KEY_ID); unset: the default chain."
+    )
+    secret_access_key: str | None = Field(
+        default=None, description="Secret key (AWS_SECRET_ACCESS_KEY)."
+    )
+    concurrency: int = Field(
+        default=DEFAULT_CONCURRENCY, description="Concurrent GETs when reading sidecars."
+    )
+
+    def config(self) -> S3Config:
+        return S3Config(
+            bucket=self.bucket,
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            access_key_id=self.access_key_id,
+            secret_access_key=self.secret_access_key,
+        )
+
+    def open(self) -> Bucket:
+        return Bucket(self.config(), concurrency=self.concurrency)
+
+
+class CatalogDatabase(dg.ConfigurableResource):
+    """The PostgreSQL database holding the catalog. Its schema is migrated on first use."""
+
+    url: str | None = Field(
+        default=None, description="Connection URL (DATABASE_URL). Takes precedence over the parts."
+    )
+    host: str | None = Field(default=None, description="DB_HOST")
+    port: int | None = Field(default=None, description="DB_PORT")
+    dbname: str | None = Field(default=None, description="DB_NAME")
+    user: str | None = Field(default=None, description="DB_USER")
+    password: str | None = Field(default=None, description="DB_PASSWORD")
+
+    def conninfo(self) -> str:
+        if self.url:
+            return self.url
+        if not self.host:
+            raise dg.Failure(
+                "no catalog database configured: set DATABASE_URL (or DB_HOST, DB_PORT, "
+                "DB_NAME, DB_USER, DB_PASSWORD)"
+            )
+        return compose_database_url(self.host, self.port, self.dbname, self.user, self.password)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        try:
+            migrate(self.conninfo())
+        except psycopg.OperationalError as exc:
+            raise dg.Failure(
+                f"cannot connect to the catalog database {redact_url(self.conninfo())} "
+                f"(check DATABASE_URL or DB_HOST/DB_PORT/DB_USER/DB_PASSWORD): "
+                f"{str(exc).strip().splitlines()[-1]}"
+            ) from None
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
+            yield conn
+
+
+class ImportSettings(dg.ConfigurableResource):
+    """How the import behaves. Every field can be changed per run in the launchpad."""
+
+    dry_run: bool = Field(
+        default=False,
+        description="Run every phase and report what would be inserted; the catalog is untouched "
+        "(ACH_DRY_RUN).",
+    )
+    safe_run: bool = Field(
+        default=False,
+        description="Abort with nothing written to the catalog on any rejection or deferral "
+        "(ACH_SAFE_RUN).",
+    )
+    excluded_folders: list[str] = Field(
+        default_factory=list, description="Top-level folders never imported (ACH_EXCLUDED_FOLDERS)."
+    )
+    allowed_extensions: list[str] = Field(
+        default_factory=list, description="Extensions considered (ACH_ALLOWED_EXTENSIONS)."
+    )
+    folder_types: str = Field(
+        default="",
+        description="Folders holding other code types than their name, e.g. 'FILE=FIL,DIG;"
+        "AUDIO=CAS' (ACH_FOLDER_TYPES).",
+    )
+
+    def rules(self) -> Rules:
+        return build_rules(self.excluded_folders, self.allowed_extensions, self.folder_types)
+
+
+def _env_or_none(*names: str) -> dg.EnvVar | None:
+    name = first_set(names)
+    return dg.EnvVar(name) if name else None
+
+
+def resources_from_env() -> dict[str, dg.ConfigurableResource]:
+    """Resources wired to the environment, original variable names included.
+
+    Values are EnvVar references, resolved when a run starts: changing `.env` needs no code
+    change, and the secrets never appear in the run's stored configuration.
+    """
+    s3 = S3BucketResource(
+        bucket=dg.EnvVar(first_set(BUCKET_VARS) or BUCKET_VARS[0]),
+        endpoint_url=_env_or_none(*ENDPOINT_VARS),
+        region=_env_or_none(*REGION_VARS),
+        access_key_id=_env_or_none("AWS_ACCESS_KEY_ID"),
+        secret_access_key=_env_or_none("AWS_SECRET_ACCESS_KEY"),
+    )
+    if first_set(("DATABASE_URL",)) or not first_set(("DB_HOST",)):
+        catalog = CatalogDatabase(url=dg.EnvVar("DATABASE_URL"))
+    else:
+        port = first_set(("DB_PORT",))
+        catalog = CatalogDatabase(
+            host=dg.EnvVar("DB_HOST"),
+            port=dg.EnvVar.int(port) if port else None,
+            dbname=_env_or_none("DB_NAME"),
+            user=_env_or_none("DB_USER"),
+            password=_env_or_none("DB_PASSWORD"),
+        )
+    settings = ImportSettings(
+        dry_run=truthy(os.environ.get("ACH_DRY_RUN")),
+        safe_run=truthy(os.environ.get("ACH_SAFE_RUN")),
+        excluded_folders=excluded_folders(),
+        allowed_extensions=allowed_extensions(),
+        folder_types=folder_types_text(),
+    )
+    return {"s3": s3, "catalog": catalog, "import_settings": settings}

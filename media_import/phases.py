@@ -1,0 +1,183 @@
+"""The importer's phases as plain functions over a bucket and a connection.
+
+Assets (and the CLI, sensors and benchmarks through them) call these; nothing here knows
+Dagster, so each phase can be run and tested directly against a bucket and a database.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from media_import.core.assembly import (
+    AssetPlan,
+    Decision,
+    Reads,
+    files_to_hash,
+    group_candidates,
+    plan_group,
+    sidecar_reads,
+)
+from media_import.core.inventory import Outcome, Rules, judge_key
+from media_import.core.storage import Bucket, ObjectInfo
+from media_import.db import catalog
+
+
+@dataclass(frozen=True)
+class Rejection:
+    key: str
+    inventory_code: str | None
+    rule: str
+    message: str
+
+
+# -- phase 1: discovery ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Discovery:
+    folder: str
+    found: int
+    kept: int
+    kept_bytes: int
+    ignored: Counter[str]
+
+
+def discover_folder(
+    bucket: Bucket, conn: psycopg.Connection, folder: str, rules: Rules
+) -> Discovery:
+    """List the folder once and stage what the importer considers (allowed extensions)."""
+    found, kept_bytes = 0, 0
+    ignored: Counter[str] = Counter()
+    kept: list[ObjectInfo] = []
+    for page in bucket.list_pages(prefix=f"{folder}/"):
+        for info in page:
+            found += 1
+            verdict = judge_key(info.key, rules)
+            if verdict.outcome is Outcome.IGNORED:
+                ignored[verdict.ignored_because or "ignored"] += 1
+            else:
+                kept.append(info)
+                kept_bytes += info.size
+    catalog.replace_listing(conn, bucket.name, folder, kept, datetime.now(UTC))
+    return Discovery(folder, found, len(kept), kept_bytes, ignored)
+
+
+# -- phase 1: validation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Validation:
+    folder: str
+    valid: int
+    rejections: list[Rejection]
+
+    @property
+    def by_rule(self) -> Counter[str]:
+        return Counter(r.rule for r in self.rejections)
+
+
+def validate_folder(
+    conn: psycopg.Connection, bucket_name: str, folder: str, rules: Rules
+) -> Validation:
+    listing = catalog.read_listing(conn, bucket_name, folder)
+    verdicts = [(judge_key(o.key, rules), o) for o in listing]
+    # A key staged by discovery can be ignored now only if the rules changed in between.
+    judged = [(v, o) for v, o in verdicts if v.outcome is not Outcome.IGNORED]
+    catalog.replace_inventory(conn, bucket_name, folder, judged)
+    rejections = [
+        Rejection(v.key, v.inventory_code, str(v.rule), v.message or "")
+        for v, _ in judged
+        if v.outcome is Outcome.REJECTED
+    ]
+    return Validation(folder, len(judged) - len(rejections), rejections)
+
+
+# -- phase 2 + 3: what is new, and whether it can be imported --------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    folder: str
+    valid: int
+    new_files: int
+    plans: list[AssetPlan] = field(default_factory=list)
+    sidecars_read: int = 0
+    objects_hashed: int = 0
+
+    @property
+    def skipped(self) -> int:
+        """Valid files already in the catalog (sidecars included)."""
+        return self.valid - self.new_files
+
+    def assets(self, decision: Decision) -> list[AssetPlan]:
+        return [p for p in self.plans if p.decision is decision]
+
+    def files(self, decision: Decision) -> int:
+        return sum(1 for p in self.plans for f in p.files if f.decision is decision)
+
+    @property
+    def rejections(self) -> list[Rejection]:
+        return [
+            Rejection(f.key, f.inventory_code, str(f.rule), f.message or "")
+            for p in self.plans
+            for f in p.files
+            if f.decision is Decision.REJECTED
+        ]
+
+
+def plan_folder(
+    bucket: Bucket, conn: psycopg.Connection, folder: str, now: datetime | None = None
+) -> Plan:
+    """Anti-join the folder's valid files against the catalog, read the new sidecars
+    concurrently, and decide per inventory code: import, attach, defer or reject."""
+    now = now or datetime.now(UTC)
+    candidates = catalog.read_candidates(conn, bucket.name, folder)
+    groups = group_candidates(candidates.files, candidates.catalogued_folders)
+    bodies = bucket.read_many(sidecar_reads(groups))
+    to_hash = files_to_hash(groups, bodies)
+    reads = Reads(bodies=bodies, md5s=bucket.md5_many(to_hash))
+    plans = [plan_group(g, reads, now) for g in groups]
+    catalog.replace_pending(conn, bucket.name, folder, plans)
+    new_files = sum(1 for c in candidates.files if c.is_new)
+    return Plan(folder, candidates.valid_total, new_files, plans, len(bodies), len(to_hash))
+
+
+# -- phase 3: insert ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Imported:
+    folder: str
+    dry_run: bool
+    assets_inserted: int
+    files_inserted: int
+    would_insert_assets: int
+    would_insert_files: int
+    rejections_recorded: int = 0
+    rejections_resolved: int = 0
+
+
+def import_folder(
+    conn: psycopg.Connection, bucket_name: str, folder: str, run_id: str, dry_run: bool
+) -> Imported:
+    """Insert what the plan made ready; a dry run only counts it."""
+    summary = catalog.pending_summary(conn, bucket_name, folder)
+    ready_assets = len(catalog.pending_assets(conn, bucket_name, folder, Decision.IMPORT))
+    ready_files = summary.get(Decision.IMPORT.value, 0) + summary.get(Decision.ATTACH.value, 0)
+    if dry_run:
+        return Imported(folder, True, 0, 0, ready_assets, ready_files)
+    counts = catalog.import_pending(conn, bucket_name, folder, run_id)
+    return Imported(
+        folder,
+        False,
+        counts.assets_inserted,
+        counts.files_inserted,
+        ready_assets,
+        ready_files,
+        counts.rejections_recorded,
+        counts.rejections_resolved,
+    )
