@@ -136,6 +136,10 @@ def _answers_http(endpoint_url: str) -> bool:
         return False
 
 
+_session_lock = threading.Lock()
+_session: boto3.session.Session | None = None
+
+
 def s3_client(
     endpoint_url: str,
     region: str = DEFAULT_REGION,
@@ -143,21 +147,27 @@ def s3_client(
     secret_key: str = "test",
     max_pool_connections: int = 32,
 ) -> Any:
-    """A boto3 S3 client for the given endpoint (path-style addressing: no wildcard DNS needed)."""
-    # A session per client: boto3's default session is not thread-safe to create clients from.
-    session = boto3.session.Session()
-    return session.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        config=Config(
-            s3={"addressing_style": "path"},
-            max_pool_connections=max_pool_connections,
-            retries={"max_attempts": 5, "mode": "standard"},
-        ),
-    )
+    """A boto3 S3 client for the given endpoint (path-style addressing: no wildcard DNS needed).
+
+    Clients are thread-safe; creating them is not, and a new Session costs ~200 ms (it loads
+    the service models), so all clients come from one shared Session under a lock (~5 ms each).
+    """
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=Config(
+                s3={"addressing_style": "path"},
+                max_pool_connections=max_pool_connections,
+                retries={"max_attempts": 5, "mode": "standard"},
+            ),
+        )
 
 
 def make_bucket(
@@ -185,17 +195,16 @@ def put_objects(
     secret_key: str = "test",
     workers: int = 4,
 ) -> int:
-    """Upload (key, body) pairs concurrently (one boto3 client per worker thread); returns count.
+    """Upload (key, body) pairs concurrently (a thread pool sharing one client); returns count.
 
     moto serves requests under one lock and the GIL (~7 ms per PUT, ~150 PUTs/s), so a few
     workers overlap client-side work with the server; more workers only add contention.
     """
-    local = threading.local()
+    # One client shared by the worker threads: boto3 clients are thread-safe, and its
+    # connection pool is sized to the number of workers.
+    client = s3_client(endpoint_url, region, access_key, secret_key, max_pool_connections=workers)
 
     def put(item: tuple[str, bytes]) -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = s3_client(endpoint_url, region, access_key, secret_key)
         key, body = item
         client.put_object(Bucket=bucket, Key=key, Body=body)
 
