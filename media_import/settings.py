@@ -24,6 +24,9 @@ REGION_VARS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 DB_PART_VARS = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD")
 
 
+DEFAULT_FOLDER_TYPES = "FILE=FIL"
+
+
 class SettingsError(ValueError):
     """A missing or malformed setting; the message names it."""
 
@@ -61,7 +64,8 @@ def allowed_extensions(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def folder_types_text(env: Mapping[str, str] | None = None) -> str:
-    return env_value(("ACH_FOLDER_TYPES",), env) or ""
+    # FILE/ holds born-digital FIL codes in the original archive; other folders hold their own type.
+    return env_value(("ACH_FOLDER_TYPES",), env) or DEFAULT_FOLDER_TYPES
 
 
 def build_rules(excluded: list[str], extensions: list[str], folder_types: str) -> Rules:

@@ -20,7 +20,7 @@ from media_import.core.storage import ObjectInfo
 
 
 def lock_folder(conn: psycopg.Connection, bucket: str, folder: str) -> None:
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{bucket}\0{folder}",))
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{bucket}/{folder}",))
 
 
 # -- phase 1: listing and validation -----------------------------------------------------------

@@ -14,11 +14,12 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from media_import.core.inventory import Rules
+from media_import.core.inventory import DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_EXCLUDED_FOLDERS, Rules
 from media_import.core.storage import DEFAULT_CONCURRENCY, Bucket, S3Config
 from media_import.db.migrate import migrate
 from media_import.settings import (
     BUCKET_VARS,
+    DEFAULT_FOLDER_TYPES,
     ENDPOINT_VARS,
     REGION_VARS,
     allowed_extensions,
@@ -117,13 +118,15 @@ class ImportSettings(dg.ConfigurableResource):
         "(ACH_SAFE_RUN).",
     )
     excluded_folders: list[str] = Field(
-        default_factory=list, description="Top-level folders never imported (ACH_EXCLUDED_FOLDERS)."
+        default_factory=lambda: list(DEFAULT_EXCLUDED_FOLDERS),
+        description="Top-level folders never imported (ACH_EXCLUDED_FOLDERS).",
     )
     allowed_extensions: list[str] = Field(
-        default_factory=list, description="Extensions considered (ACH_ALLOWED_EXTENSIONS)."
+        default_factory=lambda: list(DEFAULT_ALLOWED_EXTENSIONS),
+        description="Extensions considered (ACH_ALLOWED_EXTENSIONS).",
     )
     folder_types: str = Field(
-        default="",
+        default=DEFAULT_FOLDER_TYPES,
         description="Folders holding other code types than their name, e.g. 'FILE=FIL,DIG;"
         "AUDIO=CAS' (ACH_FOLDER_TYPES).",
     )

@@ -1,0 +1,12 @@
+"""The code location's root: the domains' definitions, merged."""
+
+import dagster as dg
+
+from media_import.defs.importing.definitions import build_defs as importing_defs
+
+# The phases of a folder run strictly one after another, so a process per step (the default
+# multiprocess executor) would add start-up time and memory without any parallelism.
+defs = dg.Definitions.merge(
+    importing_defs(),
+    dg.Definitions(executor=dg.in_process_executor),
+)

@@ -1,0 +1,336 @@
+"""The import as a lineage of folder-partitioned assets:
+
+s3_objects -> validated_inventory -> new_media_files -> catalog_records
+
+Each asset runs one phase (media_import.phases) for the folders of its run, stages its result
+in the database's `ingest` schema for the next one, and reports what happened as metadata.
+Checks are emitted by the assets themselves (no extra step per check), and the blocking ones
+stop the downstream assets of the same run.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from media_import.core.assembly import Decision
+from media_import.db import checks as catalog_checks
+from media_import.defs.importing import metadata as md
+from media_import.defs.importing.partitions import folder_partitions, folders_of
+from media_import.defs.importing.resources import CatalogDatabase, ImportSettings, S3BucketResource
+from media_import.phases import (
+    Rejection,
+    discover_folder,
+    import_folder,
+    plan_folder,
+    validate_folder,
+)
+
+GROUP = "media_import"
+
+# Transient S3 and PostgreSQL errors (throttling, restarts, dropped connections) are retried
+# with backoff; each asset's writes are idempotent, so a retry never duplicates anything.
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def _check(name: str, asset: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name,
+        asset=asset,
+        description=description,
+        blocking=blocking,
+        partitions_def=folder_partitions,
+    )
+
+
+def _severity(settings: ImportSettings) -> dg.AssetCheckSeverity:
+    # Rejections are expected in a live archive (operators fix them); in a safe run they are not.
+    return dg.AssetCheckSeverity.ERROR if settings.safe_run else dg.AssetCheckSeverity.WARN
+
+
+def _abort_safe_run(problems: int, what: str) -> None:
+    raise dg.Failure(
+        description=f"safe run aborted: {problems} {what}; nothing was written to the catalog.",
+        allow_retries=False,
+    )
+
+
+@dg.asset(
+    partitions_def=folder_partitions,
+    group_name=GROUP,
+    kinds={"s3"},
+    retry_policy=TRANSIENT_RETRY,
+    description="Phase 1, discovery: the folder's objects with an allowed extension, listed once "
+    "(paginated). Other extensions and excluded folders are counted as ignored, not rejected.",
+)
+def s3_objects(
+    context: dg.AssetExecutionContext,
+    s3: S3BucketResource,
+    catalog: CatalogDatabase,
+    import_settings: ImportSettings,
+) -> dg.MaterializeResult:
+    bucket, rules = s3.open(), import_settings.rules()
+    started = datetime.now(UTC)
+    with catalog.connect() as conn:
+        found = [discover_folder(bucket, conn, folder, rules) for folder in folders_of(context)]
+    ignored: Counter[str] = sum((d.ignored for d in found), Counter())
+    return dg.MaterializeResult(
+        metadata={
+            "folder": md.folder_label([d.folder for d in found]),
+            "found": sum(d.found for d in found),
+            "considered": sum(d.kept for d in found),
+            "ignored": sum(ignored.values()),
+            "ignored_by_reason": dg.MetadataValue.json(dict(ignored)),
+            "bytes": sum(d.kept_bytes for d in found),
+            "listing_seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
+        }
+    )
+
+
+@dg.asset(
+    deps=[s3_objects],
+    partitions_def=folder_partitions,
+    group_name=GROUP,
+    kinds={"postgres"},
+    retry_policy=TRANSIENT_RETRY,
+    check_specs=[
+        _check(
+            "no_rejected_files",
+            "validated_inventory",
+            "Every file name starts with a valid inventory code that belongs in its folder. "
+            "Warning normally; blocking error in safe run.",
+            blocking=True,
+        )
+    ],
+    description="Phase 1, validation: inventory code (^[VA][OC]-[A-Z0-9]{3}-\\d{5}$, the first "
+    "12 characters of the file name) and folder rule (folder = the code's type segment, or "
+    "configured mapping). Failures are rejections with a rule name.",
+)
+def validated_inventory(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogDatabase,
+    s3: S3BucketResource,
+    import_settings: ImportSettings,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    rules = import_settings.rules()
+    with catalog.connect() as conn:
+        results = [
+            validate_folder(conn, s3.bucket, folder, rules) for folder in folders_of(context)
+        ]
+    rejections = [r for v in results for r in v.rejections]
+    by_rule = Counter(r.rule for r in rejections)
+    yield dg.MaterializeResult(
+        metadata={
+            "folder": md.folder_label([v.folder for v in results]),
+            "valid": sum(v.valid for v in results),
+            "rejected": len(rejections),
+            "rejected_by_rule": dg.MetadataValue.json(dict(by_rule)),
+            "rejections": md.rejections_preview(rejections),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="no_rejected_files",
+                passed=not rejections,
+                severity=_severity(import_settings),
+                description=f"{len(rejections)} file(s) rejected" if rejections else None,
+                metadata={
+                    "rejected": len(rejections),
+                    "rejected_by_rule": dg.MetadataValue.json(dict(by_rule)),
+                    "preview": md.rejections_preview(rejections),
+                },
+            )
+        ],
+    )
+    if rejections and import_settings.safe_run:
+        _abort_safe_run(len(rejections), "file(s) failed the inventory code or folder rules")
+
+
+@dg.asset(
+    deps=[validated_inventory],
+    partitions_def=folder_partitions,
+    group_name=GROUP,
+    kinds={"postgres", "s3"},
+    retry_policy=TRANSIENT_RETRY,
+    check_specs=[
+        _check(
+            "no_rejected_assets",
+            "new_media_files",
+            "Every new asset's sidecars are readable, its container rules hold, its checksums "
+            "match and its QC report is a PDF. Warning normally; blocking error in safe run "
+            "(where incomplete assets also count).",
+            blocking=True,
+        ),
+    ],
+    description="Phases 2 and 3: files the catalog does not hold yet (SQL anti-join), grouped by "
+    "inventory code; sidecars read concurrently, MIME type of the master derived from the "
+    "ffprobe/mediainfo JSON, checksums verified. Incomplete assets are deferred, not rejected.",
+)
+def new_media_files(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogDatabase,
+    s3: S3BucketResource,
+    import_settings: ImportSettings,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    bucket = s3.open()
+    with catalog.connect() as conn:
+        plans = [plan_folder(bucket, conn, folder) for folder in folders_of(context)]
+    rejections: list[Rejection] = [r for p in plans for r in p.rejections]
+    deferred = [a for p in plans for a in p.assets(Decision.DEFERRED)]
+    rejected_assets = [a for p in plans for a in p.assets(Decision.REJECTED)]
+    by_rule = Counter(r.rule for r in rejections)
+    problems = len(rejected_assets) + (len(deferred) if import_settings.safe_run else 0)
+    yield dg.MaterializeResult(
+        metadata={
+            "folder": md.folder_label([p.folder for p in plans]),
+            "valid": sum(p.valid for p in plans),
+            "skipped_already_catalogued": sum(p.skipped for p in plans),
+            "new": sum(p.new_files for p in plans),
+            "ready_assets": sum(len(p.assets(Decision.IMPORT)) for p in plans),
+            "ready_files": sum(p.files(Decision.IMPORT) + p.files(Decision.ATTACH) for p in plans),
+            "deferred": len(deferred),
+            "rejected_assets": len(rejected_assets),
+            "rejected_files": len(rejections),
+            "rejected_by_rule": dg.MetadataValue.json(dict(by_rule)),
+            "deferred_assets": md.deferred_preview(deferred),
+            "rejections": md.rejections_preview(rejections),
+            "sidecars_read": sum(p.sidecars_read for p in plans),
+            "objects_hashed": sum(p.objects_hashed for p in plans),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="no_rejected_assets",
+                passed=problems == 0,
+                severity=_severity(import_settings),
+                description=(
+                    f"{len(rejected_assets)} asset(s) rejected, {len(deferred)} deferred"
+                    if rejected_assets or deferred
+                    else None
+                ),
+                metadata={
+                    "rejected_assets": len(rejected_assets),
+                    "deferred": len(deferred),
+                    "rejected_by_rule": dg.MetadataValue.json(dict(by_rule)),
+                    "preview": md.rejections_preview(rejections),
+                },
+            ),
+        ],
+    )
+    if problems and import_settings.safe_run:
+        _abort_safe_run(problems, "asset(s) rejected or incomplete")
+
+
+@dg.asset(
+    deps=[new_media_files],
+    partitions_def=folder_partitions,
+    group_name=GROUP,
+    kinds={"postgres"},
+    retry_policy=TRANSIENT_RETRY,
+    check_specs=[
+        _check(
+            "complete_assets_catalogued",
+            "catalog_records",
+            "Every complete and valid asset of the folder is in the catalog after the run.",
+        ),
+        _check(
+            "unique_inventory_codes",
+            "catalog_records",
+            "No inventory code is catalogued twice (across folders or streaming copies).",
+        ),
+        _check(
+            "keys_exist_in_bucket",
+            "catalog_records",
+            "No live catalog row points at a key missing from the bucket's latest listing.",
+        ),
+        _check(
+            "checksums_verified",
+            "catalog_records",
+            "Every file listed in an .md5 sidecar was verified against its bytes.",
+        ),
+    ],
+    description="Phase 3, insert: each ready asset with its files as one unit, in one "
+    "transaction per folder (INSERT ... SELECT from the staged plan, ON CONFLICT DO NOTHING), "
+    "and the folder's rejections recorded. A dry run reports what it would insert.",
+)
+def catalog_records(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogDatabase,
+    s3: S3BucketResource,
+    import_settings: ImportSettings,
+) -> dg.MaterializeResult:
+    dry_run = import_settings.dry_run
+    folders = folders_of(context)
+    bucket = s3.bucket
+    with catalog.connect() as conn:
+        done = [import_folder(conn, bucket, f, context.run.run_id, dry_run) for f in folders]
+        missing = [m for f in folders for m in catalog_checks.missing_from_catalog(conn, bucket, f)]
+        duplicated = [d for f in folders for d in catalog_checks.duplicated_codes(conn, bucket, f)]
+        dangling = [k for f in folders for k in catalog_checks.dangling_keys(conn, bucket, f)]
+        unverified = [
+            k for f in folders for k in catalog_checks.unverified_checksums(conn, bucket, f)
+        ]
+        verified = sum(catalog_checks.verified_count(conn, bucket, f) for f in folders)
+        totals: Counter[str] = Counter()
+        for f in folders:
+            totals.update(catalog_checks.folder_totals(conn, bucket, f))
+    would_assets = sum(d.would_insert_assets for d in done)
+    return dg.MaterializeResult(
+        metadata={
+            "folder": md.folder_label(folders),
+            "dry_run": dry_run,
+            "inserted_assets": sum(d.assets_inserted for d in done),
+            "inserted_files": sum(d.files_inserted for d in done),
+            "would_insert_assets": would_assets,
+            "would_insert_files": sum(d.would_insert_files for d in done),
+            "rejections_recorded": sum(d.rejections_recorded for d in done),
+            "rejections_resolved": sum(d.rejections_resolved for d in done),
+            **{k: int(v) for k, v in totals.items()},
+        },
+        check_results=[
+            _catalogued_check(missing, dry_run, would_assets),
+            dg.AssetCheckResult(
+                check_name="unique_inventory_codes",
+                passed=not duplicated,
+                metadata={
+                    "duplicated": dg.MetadataValue.json(
+                        [{"code": c, "folders": f, "streaming_copies": s} for c, f, s in duplicated]
+                    )
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name="keys_exist_in_bucket",
+                passed=not dangling,
+                metadata={
+                    "missing_keys": len(dangling),
+                    "preview": dg.MetadataValue.json(dangling[: md.PREVIEW_ROWS]),
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name="checksums_verified",
+                passed=not unverified,
+                metadata={
+                    "verified_files": verified,
+                    "unverified_files": len(unverified),
+                    "preview": dg.MetadataValue.json(unverified[: md.PREVIEW_ROWS]),
+                },
+            ),
+        ],
+    )
+
+
+def _catalogued_check(missing: list[str], dry_run: bool, would_assets: int) -> dg.AssetCheckResult:
+    if dry_run:
+        return dg.AssetCheckResult(
+            check_name="complete_assets_catalogued",
+            passed=True,
+            description=f"dry run: catalog untouched; {would_assets} asset(s) would be inserted",
+            metadata={"dry_run": True, "would_insert_assets": would_assets},
+        )
+    return dg.AssetCheckResult(
+        check_name="complete_assets_catalogued",
+        passed=not missing,
+        metadata={
+            "missing": len(missing),
+            "preview": dg.MetadataValue.json(missing[: md.PREVIEW_ROWS]),
+        },
+    )
