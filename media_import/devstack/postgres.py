@@ -71,7 +71,11 @@ def find_free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if a server could listen on `port` now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like PostgreSQL's own listener: connections of a just-stopped server linger in
+        # TIME_WAIT on this port, which only blocks a bind without SO_REUSEADDR.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
