@@ -7,6 +7,7 @@ Dagster-free: the resources, the CLI and the demo all resolve settings here, so 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -73,11 +74,14 @@ def build_rules(excluded: list[str], extensions: list[str], folder_types: str) -
         mapping = parse_folder_types(folder_types)
     except ValueError as exc:
         raise SettingsError(f"ACH_FOLDER_TYPES: {exc}") from exc
-    return Rules(
-        allowed_extensions=frozenset(e.lower() for e in extensions),
-        excluded_folders=frozenset(f.strip("/") for f in excluded),
-        folder_types=mapping,
-    )
+    try:
+        return Rules(
+            allowed_extensions=frozenset(e.lower() for e in extensions),
+            excluded_folders=frozenset(f.strip("/") for f in excluded),
+            folder_types=mapping,
+        )
+    except ValueError as exc:
+        raise SettingsError(f"ACH_ALLOWED_EXTENSIONS: {exc}") from exc
 
 
 def database_url(env: Mapping[str, str] | None = None) -> str:
@@ -117,6 +121,8 @@ def compose_database_url(
 
 def redact_url(url: str) -> str:
     """The URL with any password hidden, for messages and logs."""
+    # libpq also takes the password as a query parameter.
+    url = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-INVENTORY_CODE_RE = re.compile(r"^[VA][OC]-[A-Z0-9]{3}-\d{5}$")
+# ASCII digits only: \d would also accept e.g. Arabic-Indic digits.
+INVENTORY_CODE_RE = re.compile(r"^[VA][OC]-[A-Z0-9]{3}-[0-9]{5}$")
 CODE_LENGTH = 12
 
 DEFAULT_ALLOWED_EXTENSIONS: tuple[str, ...] = (".mp4", ".mp3", ".json", ".pdf", ".md5")
@@ -76,6 +77,14 @@ class Rules:
     excluded_folders: frozenset[str] = frozenset(DEFAULT_EXCLUDED_FOLDERS)
     # Folders that hold codes of other types than their own name, e.g. {"FILE": {"FIL", "DIG"}}.
     folder_types: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.allowed_extensions) - ROLE_BY_EXTENSION.keys())
+        if unknown:
+            raise ValueError(
+                f"extensions without a role in an asset: {', '.join(unknown)} "
+                f"(supported: {', '.join(ROLE_BY_EXTENSION)})"
+            )
 
     def types_allowed_in(self, folder: str) -> frozenset[str]:
         return self.folder_types.get(folder, frozenset({folder}))
@@ -180,9 +189,8 @@ def parse_folder_types(text: str) -> dict[str, frozenset[str]]:
     mapping: dict[str, frozenset[str]] = {}
     for entry in filter(None, (part.strip() for part in text.split(";"))):
         folder, sep, types = entry.partition("=")
-        if not sep or not folder.strip():
+        allowed = frozenset(t.strip() for t in types.split(",") if t.strip())
+        if not sep or not folder.strip() or not allowed:
             raise ValueError(f"folder type mapping entry {entry!r} is not FOLDER=TYPE[,TYPE...]")
-        mapping[folder.strip().strip("/")] = frozenset(
-            t.strip() for t in types.split(",") if t.strip()
-        )
+        mapping[folder.strip().strip("/")] = allowed
     return mapping
