@@ -33,7 +33,8 @@ def parse_md5sum(text: str) -> list[ChecksumEntry]:
         match = _LINE_RE.match(line)
         if not match:
             raise ChecksumFileError(f"line {number} is not '<md5>  <file name>': {line[:80]!r}")
-        name = match["name"].rsplit("/", 1)[-1]
+        # Keep the basename of a path, POSIX or Windows (Windows tools write "dir\\name").
+        name = re.split(r"[\\/]", match["name"])[-1]
         entries.append(ChecksumEntry(match["md5"].lower(), name))
     if not entries:
         raise ChecksumFileError("no checksum lines")
