@@ -6,6 +6,7 @@ moto keeps everything in memory (it has no persistence), accepts any access key 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -64,12 +65,15 @@ class LocalS3Server:
             stderr=subprocess.STDOUT,
             env=_server_env(),
         )
+        # A script that dies with an exception would otherwise leave moto running, orphaned.
+        atexit.register(self.stop)
         self._wait_until_ready()
         return self
 
     def stop(self) -> None:
         """Terminate the server (its state is lost: moto is in-memory); idempotent."""
         process, self._process = self._process, None
+        atexit.unregister(self.stop)
         if process is not None and process.poll() is None:
             process.terminate()
             try:
