@@ -208,9 +208,7 @@ class Pipeline:
         from media_import.defs.importing.partitions import register_folders
 
         register_folders(self.instance, [folder])
-        run_config = (
-            {"resources": {"import_settings": {"config": settings}}} if settings else None
-        )
+        run_config = {"resources": {"import_settings": {"config": settings}}} if settings else None
         job = self.defs.resolve_job_def(IMPORT_JOB)
         result = job.execute_in_process(
             instance=self.instance,
@@ -260,9 +258,7 @@ def instance() -> dg.DagsterInstance:
 
 
 @pytest.fixture
-def pipeline(
-    s3_env: dict[str, str], database_url: str, instance: dg.DagsterInstance
-) -> Pipeline:
+def pipeline(s3_env: dict[str, str], database_url: str, instance: dg.DagsterInstance) -> Pipeline:
     return Pipeline(instance, database_url)
 
 

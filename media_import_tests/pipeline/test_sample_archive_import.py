@@ -60,9 +60,7 @@ def test_sample_archive_end_to_end(pipeline, put_many):
     assert sum(r.metadata("catalog_records")["inserted_assets"] for r in runs.values()) == len(
         valid_codes
     )
-    assert sum(r.metadata("catalog_records")["inserted_files"] for r in runs.values()) == len(
-        valid
-    )
+    assert sum(r.metadata("catalog_records")["inserted_files"] for r in runs.values()) == len(valid)
 
     # The master MIME type comes from the .json sidecar's real tool output.
     masters = {m["name"]: m for m in load_manifest()["masters"]}
