@@ -181,19 +181,37 @@ def checksum_entries(
 def files_to_hash(
     groups: Iterable[CodeGroup], bodies: Mapping[str, bytes | Exception]
 ) -> list[str]:
-    """New files listed in an .md5 sidecar whose ETag cannot stand in for their MD5."""
+    """Files whose MD5 must be computed from their bytes because their ETag cannot stand in:
+    new files listed in any .md5 sidecar, and any file listed in a new .md5 sidecar."""
     keys: list[str] = []
     for group in groups:
-        try:
-            listed = {e.filename for e in checksum_entries(group, bodies)}
-        except _Reject:
-            continue  # the asset is rejected anyway; hashing it would be wasted I/O
+        listed = {e.filename for e in _readable_entries(group.of_role(Role.CHECKSUM), bodies)}
+        listed_by_new = {
+            e.filename
+            for e in _readable_entries(group.of_role(Role.CHECKSUM, new_only=True), bodies)
+        }
         keys.extend(
             f.key
-            for f in group.new_files
-            if filename_of(f.key) in listed and plain_md5_etag(f.etag) is None
+            for f in group.files
+            if plain_md5_etag(f.etag) is None
+            and (filename_of(f.key) in listed_by_new or (f.is_new and filename_of(f.key) in listed))
         )
     return keys
+
+
+def _readable_entries(
+    files: Iterable[Candidate], bodies: Mapping[str, bytes | Exception]
+) -> list[ChecksumEntry]:
+    """Entries of the checksum files that can be read; an unreadable one is judged on its own."""
+    entries: list[ChecksumEntry] = []
+    for f in files:
+        body = bodies.get(f.key)
+        if isinstance(body, bytes):
+            try:
+                entries.extend(decode_md5sum(body))
+            except ChecksumFileError:
+                continue
+    return entries
 
 
 def plan_group(group: CodeGroup, reads: Reads, now: datetime) -> AssetPlan:
@@ -261,24 +279,17 @@ def _plan_attach(group: CodeGroup, kind: MediaKind, reads: Reads) -> AssetPlan:
             f"{group.inventory_code} is already catalogued from folder {group.catalogued_folder}/",
         )
         return _rejected(group, kind, rejection)
+    entries = _readable_entries(group.of_role(Role.CHECKSUM), reads.bodies)
     plans: list[FilePlan] = []
-    try:
-        entries = checksum_entries(group, reads.bodies)
-    except _Reject as rejection:
-        entries = []
-        plans.extend(_reject_files(group.new_files, rejection))
-        done = {p.key for p in plans}
-    else:
-        done = set()
     for f in group.new_files:
-        if f.key in done:
-            continue
         try:
             if f.role in (Role.STREAMING_COPY, Role.METADATA):
                 raise _Reject(
                     Rule.AMBIGUOUS_FILES,
                     f"{group.inventory_code} already has a catalogued {f.role.value}",
                 )
+            if f.role is Role.CHECKSUM:
+                _verify_late_checksum_file(group, f, reads)
             _check_pdfs([f], reads.bodies)
             plans.extend(_verified_files(group, [f], entries, reads, Decision.ATTACH))
         except _Reject as rejection:
@@ -287,6 +298,25 @@ def _plan_attach(group: CodeGroup, kind: MediaKind, reads: Reads) -> AssetPlan:
         Decision.ATTACH if any(p.decision is Decision.ATTACH for p in plans) else Decision.REJECTED
     )
     return AssetPlan(group.inventory_code, group.folder, decision, kind, tuple(plans))
+
+
+def _verify_late_checksum_file(group: CodeGroup, sidecar: Candidate, reads: Reads) -> None:
+    """A .md5 arriving after its asset was catalogued must agree with the files it lists,
+    catalogued ones included: a contradicting checksum is a rejection, not an attachment."""
+    only = CodeGroup(group.inventory_code, group.folder, (sidecar,), group.catalogued_folder)
+    by_name = {filename_of(f.key): f for f in group.files}
+    for entry in checksum_entries(only, reads.bodies):
+        listed = by_name.get(entry.filename)
+        if listed is None or listed.key == sidecar.key:
+            continue
+        actual = _actual_md5(listed, reads.md5s)
+        if actual != entry.md5:
+            raise _Reject(
+                Rule.CHECKSUM_MISMATCH,
+                f"{filename_of(sidecar.key)} says {entry.filename} is {entry.md5}, "
+                f"its bytes are {actual}",
+                sidecar.key,
+            )
 
 
 def _technical_metadata(

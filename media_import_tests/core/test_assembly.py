@@ -385,7 +385,8 @@ def test_files_to_hash_lists_only_listed_files_without_plain_etag() -> None:
             (OTHER_MD5, "VO-BRD-00012_old.pdf"),
         )
     }
-    assert files_to_hash([g], bodies) == [V_MP4, V_PDF]
+    # The .md5 is new, so even the catalogued file it lists is verified against its bytes.
+    assert files_to_hash([g], bodies) == [V_MP4, "BRD/VO-BRD-00012_old.pdf", V_PDF]
 
 
 def test_files_to_hash_skips_groups_whose_md5_is_unreadable() -> None:
@@ -525,15 +526,16 @@ def test_attach_refuses_a_second_json() -> None:
     assert [(f.key, f.rule) for f in plan.files] == [(late, Rule.AMBIGUOUS_FILES)]
 
 
-def test_attach_with_unreadable_md5_rejects_every_new_file() -> None:
+def test_attach_with_unreadable_late_md5_rejects_only_that_file() -> None:
     late_md5 = "BRD/VO-BRD-00012_v2.md5"
-    g = catalogued_video(cand(late_md5), cand(V_PDF))
+    g = catalogued_video(cand(late_md5), cand(V_PDF, etag=OTHER_MD5))
     bodies = {V_MD5: CATALOGUED_MD5, late_md5: b"nonsense", V_PDF: PDF_HEAD}
     plan = plan_group(g, Reads(bodies=bodies), NOW)
-    assert plan.decision is Decision.REJECTED
-    assert {f.key: f.rule for f in plan.files} == {
-        late_md5: Rule.UNREADABLE_CHECKSUM,
-        V_PDF: Rule.UNREADABLE_CHECKSUM,
+    assert plan.decision is Decision.ATTACH
+    assert {f.key: (f.decision, f.rule) for f in plan.files} == {
+        late_md5: (Decision.REJECTED, Rule.UNREADABLE_CHECKSUM),
+        # The catalogued .md5 is readable and lists the PDF: it is verified and attached.
+        V_PDF: (Decision.ATTACH, None),
     }
 
 
@@ -606,11 +608,6 @@ def test_group_candidates() -> None:
     assert group_candidates([], {"VO-BRD-00012": "BRD"}) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a late .md5 is attached even when it contradicts the catalogued streaming copy "
-    "(_plan_attach only verifies new files, never the new .md5's entries for catalogued ones)",
-)
 def test_late_md5_contradicting_the_catalogued_streaming_copy_is_rejected() -> None:
     late_md5 = "BRD/VO-BRD-00012_v2.md5"
     g = catalogued_video(cand(late_md5))
