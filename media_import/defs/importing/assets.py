@@ -19,6 +19,7 @@ from media_import.db import checks as catalog_checks
 from media_import.defs.importing import metadata as md
 from media_import.defs.importing.partitions import folder_partitions, folders_of
 from media_import.defs.importing.resources import CatalogDatabase, ImportSettings, S3BucketResource
+from media_import.defs.importing.retries import transient_retries
 from media_import.phases import (
     Rejection,
     discover_folder,
@@ -28,10 +29,6 @@ from media_import.phases import (
 )
 
 GROUP = "media_import"
-
-# Transient S3 and PostgreSQL errors (throttling, restarts, dropped connections) are retried
-# with backoff; each asset's writes are idempotent, so a retry never duplicates anything.
-TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def _check(name: str, asset: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
@@ -60,7 +57,6 @@ def _abort_safe_run(problems: int, what: str) -> None:
     partitions_def=folder_partitions,
     group_name=GROUP,
     kinds={"s3"},
-    retry_policy=TRANSIENT_RETRY,
     description="Phase 1, discovery: the folder's objects with an allowed extension, listed once "
     "(paginated). Other extensions and excluded folders are counted as ignored, not rejected.",
 )
@@ -72,7 +68,7 @@ def s3_objects(
 ) -> dg.MaterializeResult:
     bucket, rules = s3.open(), import_settings.rules()
     started = datetime.now(UTC)
-    with catalog.connect() as conn:
+    with transient_retries(context), catalog.connect() as conn:
         found = [discover_folder(bucket, conn, folder, rules) for folder in folders_of(context)]
     ignored: Counter[str] = sum((d.ignored for d in found), Counter())
     return dg.MaterializeResult(
@@ -93,7 +89,6 @@ def s3_objects(
     partitions_def=folder_partitions,
     group_name=GROUP,
     kinds={"postgres"},
-    retry_policy=TRANSIENT_RETRY,
     check_specs=[
         _check(
             "no_rejected_files",
@@ -114,7 +109,7 @@ def validated_inventory(
     import_settings: ImportSettings,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     rules = import_settings.rules()
-    with catalog.connect() as conn:
+    with transient_retries(context), catalog.connect() as conn:
         results = [
             validate_folder(conn, s3.bucket, folder, rules) for folder in folders_of(context)
         ]
@@ -151,7 +146,6 @@ def validated_inventory(
     partitions_def=folder_partitions,
     group_name=GROUP,
     kinds={"postgres", "s3"},
-    retry_policy=TRANSIENT_RETRY,
     check_specs=[
         _check(
             "no_rejected_assets",
@@ -173,7 +167,7 @@ def new_media_files(
     import_settings: ImportSettings,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     bucket = s3.open()
-    with catalog.connect() as conn:
+    with transient_retries(context), catalog.connect() as conn:
         plans = [plan_folder(bucket, conn, folder) for folder in folders_of(context)]
     rejections: list[Rejection] = [r for p in plans for r in p.rejections]
     deferred = [a for p in plans for a in p.assets(Decision.DEFERRED)]
@@ -225,7 +219,6 @@ def new_media_files(
     partitions_def=folder_partitions,
     group_name=GROUP,
     kinds={"postgres"},
-    retry_policy=TRANSIENT_RETRY,
     check_specs=[
         _check(
             "complete_assets_catalogued",
@@ -261,7 +254,7 @@ def catalog_records(
     dry_run = import_settings.dry_run
     folders = folders_of(context)
     bucket = s3.bucket
-    with catalog.connect() as conn:
+    with transient_retries(context), catalog.connect() as conn:
         done = [import_folder(conn, bucket, f, context.run.run_id, dry_run) for f in folders]
         missing = [m for f in folders for m in catalog_checks.missing_from_catalog(conn, bucket, f)]
         duplicated = [d for f in folders for d in catalog_checks.duplicated_codes(conn, bucket, f)]

@@ -9,6 +9,7 @@ from media_import.defs.importing.assets import (
     validated_inventory,
 )
 from media_import.defs.importing.inventory_asset import bucket_inventory
+from media_import.defs.importing.inventory_job import bucket_inventory_job, nightly_bucket_inventory
 from media_import.defs.importing.jobs import import_job
 from media_import.defs.importing.resources import resources_from_env
 
@@ -22,6 +23,7 @@ def build_defs() -> dg.Definitions:
             catalog_records,
             bucket_inventory,
         ],
-        jobs=[import_job],
+        jobs=[import_job, bucket_inventory_job],
+        schedules=[nightly_bucket_inventory],
         resources=resources_from_env(),
     )

