@@ -176,6 +176,18 @@ class Run:
             for e in self.result.all_events
         )
 
+    def step_failures(self) -> dict[str, str]:
+        """step key -> the failure's description (or message)."""
+        out = {}
+        for e in self.result.all_events:
+            if e.event_type_value == "STEP_FAILURE":
+                error = e.step_failure_data.error  # type: ignore[union-attr]
+                user = e.step_failure_data.user_failure_data  # type: ignore[union-attr]
+                out[e.step_key or ""] = (user.description if user else None) or (
+                    error.message if error else ""
+                )
+        return out
+
     def step_started(self, asset: str) -> bool:
         return any(
             e.event_type_value == "STEP_START" and e.step_key == asset
