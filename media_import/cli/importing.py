@@ -26,6 +26,8 @@ def _instance() -> dg.DagsterInstance:
             "DAGSTER_HOME is not set: point it at the folder holding dagster.yaml "
             "(this repository's dagster_home/ for a local setup)"
         )
+    # Dagster wants an absolute path; a .env written for a checkout may hold ./dagster_home.
+    os.environ["DAGSTER_HOME"] = os.path.abspath(os.environ["DAGSTER_HOME"])
     return dg.DagsterInstance.get()
 
 
