@@ -52,7 +52,7 @@ def import_folders(
     from media_import.defs.importing.jobs import IMPORT_JOB_NAME
     from media_import.defs.importing.partitions import register_folders
 
-    job = build_definitions().get_job_def(IMPORT_JOB_NAME)
+    job = build_definitions().resolve_job_def(IMPORT_JOB_NAME)
     register_folders(instance, chosen)
     summaries = []
     for folder in chosen:

@@ -8,6 +8,7 @@ Checks are emitted by the assets themselves (no extra step per check), and the b
 stop the downstream assets of the same run.
 """
 
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -29,6 +30,11 @@ from media_import.phases import (
 )
 
 GROUP = "media_import"
+
+
+# Partitioned asset checks are a preview feature of Dagster 1.13; we rely on them on purpose
+# (check results per folder in the UI), so the warning repeated at every load is noise.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
 
 
 def _check(name: str, asset: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:

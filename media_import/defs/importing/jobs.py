@@ -8,7 +8,6 @@ from media_import.defs.importing.assets import (
     s3_objects,
     validated_inventory,
 )
-from media_import.defs.importing.partitions import folder_partitions
 
 IMPORT_JOB_NAME = "import_folder"
 
@@ -19,6 +18,5 @@ import_assets = dg.AssetSelection.assets(
 import_job = dg.define_asset_job(
     IMPORT_JOB_NAME,
     selection=import_assets,
-    partitions_def=folder_partitions,
     description="Import one folder: discovery, validation, new files, catalog insert.",
 )

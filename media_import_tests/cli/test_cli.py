@@ -1,0 +1,152 @@
+"""`media-import run` against a real Dagster instance (PostgreSQL storage), bucket and catalog."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from psycopg import sql
+
+from media_import.cli.main import main
+from media_import.samples.archive import build_sample_archive
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def dagster_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_server, database_url: str
+) -> Iterator[Path]:
+    """DAGSTER_HOME with the project's own dagster.yaml, its storage in a fresh database."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    name = f"dagster_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", pg_server.url(name))
+    yield home
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def sample_bucket(s3_env: dict[str, str], put_many) -> dict[str, str]:
+    put_many((o.key, o.body) for o in build_sample_archive() if o.key.startswith(("BRD/", "FILE/")))
+    return s3_env
+
+
+def _catalog_counts(url: str) -> tuple[int, int, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM asset), (SELECT count(*) FROM asset_file),"
+            " (SELECT count(*) FROM rejection)"
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_imports_given_folders_and_records_the_runs(
+    sample_bucket: dict[str, str], dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--folder", "FILE"]) == 0
+    out = capsys.readouterr().out
+    assert "FILE" in out and "BRD" not in out.split("\n", 1)[1]
+    assets, files, _ = _catalog_counts(sample_bucket["DATABASE_URL"])
+    assert (assets, files) == (6, 24)
+    instance = dg.DagsterInstance.get()
+    runs = instance.get_runs(dg.RunsFilter(tags={"media_import/launched_by": "cli"}))
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]
+    assert runs[0].tags["dagster/partition"] == "FILE"
+
+
+def test_run_without_folders_imports_every_folder_and_dry_run_writes_nothing(
+    sample_bucket: dict[str, str], dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "BRD" in out and "FILE" in out and "dry" in out
+    assert _catalog_counts(sample_bucket["DATABASE_URL"]) == (0, 0, 0)
+    partitions = dg.DagsterInstance.get().get_dynamic_partitions("folders")
+    assert sorted(partitions) == ["BRD", "FILE"]
+
+
+def test_safe_run_with_rejections_exits_non_zero_and_writes_nothing(
+    sample_bucket: dict[str, str], dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--folder", "BRD", "--safe-run"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "safe run aborted" in out
+    assert _catalog_counts(sample_bucket["DATABASE_URL"]) == (0, 0, 0)
+
+
+def test_missing_bucket_is_one_clear_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    monkeypatch.delenv("BUCKET_NAME", raising=False)
+    monkeypatch.delenv("S3_BUCKET_IN", raising=False)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.chdir(REPO / "media_import_tests")  # no .env here
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "media-import: no bucket configured: set BUCKET_NAME (or S3_BUCKET_IN)"
+
+
+def test_unreachable_database_names_the_setting_and_hides_the_password(
+    sample_bucket: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://media:s3cr3t@127.0.0.1:{_closed_port()}/x")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "DATABASE_URL" in err and "s3cr3t" not in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unreachable_endpoint_and_missing_bucket_name_the_setting(
+    sample_bucket: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("BUCKET_NAME", "no-such-bucket")
+    assert main(["run"]) == 2
+    assert "BUCKET_NAME" in capsys.readouterr().err
+    monkeypatch.setenv("S3_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "S3_ENDPOINT_URL" in err and "Traceback" not in err
+
+
+def test_console_script_runs_in_its_own_process(
+    sample_bucket: dict[str, str], dagster_home: Path
+) -> None:
+    script = Path(sys.executable).with_name("media-import")
+    result = subprocess.run(
+        [str(script), "run", "--folder", "FILE"],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "FILE" in result.stdout
+    assert _catalog_counts(sample_bucket["DATABASE_URL"])[0] == 6
