@@ -131,12 +131,24 @@ class EmbeddedPostgres:
                 self._port = running_port
             else:
                 self._remove_stale_pid_file()
-                self._port = self._choose_port()
-                self._write_settings()
-                self._pg_ctl_start()
+                self._start_on_free_port()
             self._wait_until_ready()
         self._started = True
         return self
+
+    def _start_on_free_port(self) -> None:
+        """Start on the chosen port; with port=None, retry on a fresh port if another process
+        grabbed ours between our check and PostgreSQL's bind."""
+        attempts = 1 if self._requested_port is not None else 3
+        for attempt in range(1, attempts + 1):
+            self._port = self._choose_port() if attempt == 1 else find_free_port()
+            self._write_settings()
+            try:
+                self._pg_ctl_start()
+                return
+            except RuntimeError as err:
+                if attempt == attempts or "already in use" not in str(err):
+                    raise
 
     def stop(self) -> None:
         """Fast shutdown (`pg_ctl -m fast`: disconnects clients rather than waiting); idempotent."""

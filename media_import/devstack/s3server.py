@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import IO, Any
 
 import boto3
+import psutil
 from botocore.config import Config
 
 from media_import.devstack.postgres import find_free_port
@@ -55,11 +56,25 @@ class LocalS3Server:
         """Start the server (idempotent) and wait until it answers HTTP."""
         if self._process is not None and self._process.poll() is None:
             return self
-        self._port = self._requested_port or find_free_port()
+        # A free port can be taken by another process before moto binds it: retry on a new one.
+        attempts = 1 if self._requested_port else 3
+        for attempt in range(1, attempts + 1):
+            try:
+                self._launch(self._requested_port or find_free_port())
+                self._wait_until_ready()
+                return self
+            except _PortTaken:
+                self.stop()
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _launch(self, port: int) -> None:
+        self._port = port
         # Request logs go to a file: a PIPE nobody reads would fill up and stall the server.
         self._log = tempfile.NamedTemporaryFile(prefix="moto-server-", suffix=".log")  # noqa: SIM115
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self._port)],
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -67,8 +82,6 @@ class LocalS3Server:
         )
         # A script that dies with an exception would otherwise leave moto running, orphaned.
         atexit.register(self.stop)
-        self._wait_until_ready()
-        return self
 
     def stop(self) -> None:
         """Terminate the server (its state is lost: moto is in-memory); idempotent."""
@@ -104,21 +117,39 @@ class LocalS3Server:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise RuntimeError(
+                tail = self._log_tail()
+                error = _PortTaken if "already in use" in tail else RuntimeError
+                raise error(
                     f"moto server exited with code {self._process.returncode} on port "
-                    f"{self._port}:\n{self._log_tail()}"
+                    f"{self._port}:\n{tail}"
                 )
-            if _answers_http(self.endpoint_url):
+            # Check the listener is our child: another server may hold the port we picked.
+            if self._child_listens() and _answers_http(self.endpoint_url):
                 return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"moto server did not answer on port {self._port} in time")
+
+    def _child_listens(self) -> bool:
+        assert self._process is not None
+        try:
+            connections = psutil.Process(self._process.pid).net_connections("tcp")
+        except psutil.Error:
+            return False
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self._port
+            for c in connections
+        )
 
     def _log_tail(self, lines: int = 30) -> str:
         if self._log is None:
             return ""
         text = Path(self._log.name).read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
+
+
+class _PortTaken(RuntimeError):
+    """moto could not bind its port (another process took it after we picked it)."""
 
 
 def _server_env() -> dict[str, str]:
