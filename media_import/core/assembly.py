@@ -155,7 +155,8 @@ def sidecar_reads(groups: Iterable[CodeGroup]) -> list[RangeRead]:
             if f.role in (Role.METADATA, Role.CHECKSUM):
                 reads[f.key] = RangeRead(f.key)
             elif f.role is Role.QC_REPORT:
-                reads[f.key] = RangeRead(f.key, PDF_HEAD_BYTES)
+                # S3 answers any range of an empty object with 416: read those whole (0 bytes).
+                reads[f.key] = RangeRead(f.key, PDF_HEAD_BYTES if f.size else None)
         for f in group.of_role(Role.CHECKSUM):
             reads.setdefault(f.key, RangeRead(f.key))
     return list(reads.values())
