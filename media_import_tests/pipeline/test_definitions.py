@@ -1,0 +1,73 @@
+"""The code location loads, and `bucket_inventory` discovers folders as partitions."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from media_import.core.inventory import DEFAULT_EXCLUDED_FOLDERS, folder_of
+from media_import.core.partition_keys import folder_to_partition_key
+from media_import.samples.archive import build_sample_archive
+from media_import_tests.pipeline.conftest import IMPORT_JOB
+
+IMPORT_ASSETS = {"s3_objects", "validated_inventory", "new_media_files", "catalog_records"}
+CHECKS = {
+    ("validated_inventory", "no_rejected_files"),
+    ("new_media_files", "no_rejected_assets"),
+    ("catalog_records", "complete_assets_catalogued"),
+    ("catalog_records", "unique_inventory_codes"),
+    ("catalog_records", "keys_exist_in_bucket"),
+    ("catalog_records", "checksums_verified"),
+}
+
+
+def test_definitions_load_and_resolve(s3_env):
+    from media_import.definitions import build_definitions
+
+    defs = build_definitions()
+    dg.Definitions.validate_loadable(defs)
+
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        *IMPORT_ASSETS,
+        "bucket_inventory",
+    }
+    assert {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys} == CHECKS
+    job = defs.resolve_job_def(IMPORT_JOB)
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == IMPORT_ASSETS
+    assert isinstance(job.partitions_def, dg.DynamicPartitionsDefinition)
+    assert job.partitions_def.name == "folders"
+    assert set(defs.resources) >= {"s3", "catalog", "import_settings"}
+
+
+def test_bucket_inventory_registers_the_folders_as_partitions(s3_env, put_many, instance):
+    from media_import.defs.importing.inventory_asset import bucket_inventory
+    from media_import.defs.importing.resources import resources_from_env
+
+    archive = build_sample_archive()
+    put_many([*((o.key, o.body) for o in archive), ("at-the-root.txt", b"stray")])
+    instance.add_dynamic_partitions("folders", ["BRD"])  # known already: not new
+
+    result = dg.materialize([bucket_inventory], resources=resources_from_env(), instance=instance)
+
+    assert result.success
+    folders = {folder_of(o.key) for o in archive}
+    wanted = sorted(folder_to_partition_key(f) for f in folders - set(DEFAULT_EXCLUDED_FOLDERS))
+    assert sorted(instance.get_dynamic_partitions("folders")) == wanted
+    assert not set(instance.get_dynamic_partitions("folders")) & set(DEFAULT_EXCLUDED_FOLDERS)
+
+    (mat,) = result.asset_materializations_for_node("bucket_inventory")
+    meta = {k: v.value for k, v in mat.metadata.items()}
+    assert meta["objects"] == len(archive) + 1
+    assert meta["bytes"] == sum(len(o.body) for o in archive) + len(b"stray")
+    assert sorted(meta["new_partitions"]) == [k for k in wanted if k != "BRD"]
+    rows = mat.metadata["by_folder_and_extension"].value.records
+    by_cell = {(r.data["folder"], r.data["extension"]): r.data for r in rows}
+    assert by_cell[("(root)", ".txt")]["objects"] == 1
+    assert by_cell[("UMT", ".mp4")]["excluded"] is True
+    assert by_cell[("BRD", ".mp4")]["excluded"] is False
+    assert sum(r.data["objects"] for r in rows) == len(archive) + 1
+
+    # A second materialisation finds nothing new.
+    again = dg.materialize([bucket_inventory], resources=resources_from_env(), instance=instance)
+    (mat,) = again.asset_materializations_for_node("bucket_inventory")
+    assert mat.metadata["new_partitions"].value == []
