@@ -186,3 +186,51 @@ def test_code_already_catalogued_from_another_folder_is_a_duplicate(
     assert set(pipeline.files()) == set(first.objects)
     assert pipeline.rejections() == {k: {Rule.DUPLICATE_INVENTORY_CODE} for k in again.objects}
     assert run.checks()["unique_inventory_codes"].passed
+
+
+def test_fixed_asset_is_imported_and_its_rejections_resolved(pipeline, put, put_many):
+    asset = make_asset("DVD", "VO-DVD-00001")
+    good_md5 = asset.objects[asset.key(".md5")]
+    put_many(asset.items())
+    put(asset.key(".md5"), md5_lines([("f" * 32, "VO-DVD-00001.mp4")]))
+    pipeline.run("DVD")
+    assert pipeline.rejections() == {k: {Rule.CHECKSUM_MISMATCH} for k in asset.objects}
+
+    put(asset.key(".md5"), good_md5)
+    run = pipeline.run("DVD")
+
+    assert run.success
+    assert set(pipeline.assets()) == {"VO-DVD-00001"}
+    assert set(pipeline.files()) == set(asset.objects)
+    assert pipeline.rejections() == {}
+    resolved = pipeline.query("SELECT key FROM rejection WHERE resolved_at IS NOT NULL")
+    assert {k for (k,) in resolved} == set(asset.objects)
+    assert run.metadata("catalog_records")["rejections_resolved"] == len(asset.objects)
+    assert run.metadata("catalog_records")["open_rejections"] == 0
+
+
+def test_folder_names_that_need_encoding(pipeline, put_many, monkeypatch):
+    folder = "Fondo Rossi v.2"
+    monkeypatch.setenv("ACH_FOLDER_TYPES", f"{folder}=BRD")
+    asset = make_asset(folder, "VO-BRD-00001")
+    put_many([*asset.items(), ("Fondo Rossi v.2/VO-DVD-00002.mp4", b"x")])
+
+    run = pipeline.run(folder)
+
+    assert run.success
+    assert run.metadata("s3_objects")["folder"] == folder
+    assert pipeline.assets()["VO-BRD-00001"]["folder"] == folder
+    assert set(pipeline.files()) == set(asset.objects)
+    assert pipeline.rejections() == {"Fondo Rossi v.2/VO-DVD-00002.mp4": {Rule.FOLDER_MISMATCH}}
+
+
+def test_two_streaming_copies_are_ambiguous(pipeline, put_many):
+    asset = make_asset("BRD", "VO-BRD-00001")
+    asset.objects["BRD/VO-BRD-00001_v2.mp4"] = streaming_body("V")
+    put_many(asset.items())
+
+    run = pipeline.run("BRD")
+
+    assert run.success
+    assert pipeline.rejections() == {k: {Rule.AMBIGUOUS_FILES} for k in asset.objects}
+    assert pipeline.count("asset") == pipeline.count("asset_file") == 0
