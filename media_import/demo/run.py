@@ -65,7 +65,15 @@ def _catalog_totals(url: str) -> str:
     return f"catalog: {assets} assets, {files} files, {rejections} open rejections"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(root: Path | None = None) -> int:
+    # Ctrl-C and a plain `kill` both stop everything this started, in order. (A shell starting
+    # us in the background may have set SIGINT to "ignore": take it back.)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     root = (root or Path.cwd()).resolve()
     state = root / ".demo"
     state.mkdir(exist_ok=True)
