@@ -67,3 +67,14 @@ def import_folders(
     if echo:
         print(render(summaries))
     return summaries
+
+
+def count_bucket(echo: bool = True) -> bool:
+    """Materialise `bucket_inventory` (the bucket counted by folder and extension)."""
+    from media_import.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def("bucket_inventory_job")
+    result = job.execute_in_process(instance=_instance(), raise_on_error=False)
+    if echo:
+        print(f"bucket_inventory: {'materialised' if result.success else 'FAILED'}")
+    return result.success

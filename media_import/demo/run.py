@@ -98,7 +98,7 @@ def run_demo(root: Path | None = None) -> int:
 
 
 def _serve(root: Path, ui_port: int) -> int:
-    from media_import.cli.importing import import_folders
+    from media_import.cli.importing import count_bucket, import_folders
     from media_import.devstack.postgres import find_free_port
 
     port = ui_port or find_free_port()
@@ -123,6 +123,7 @@ def _serve(root: Path, ui_port: int) -> int:
     try:
         _wait_for_ui(url, dagster)
         summaries = import_folders([])
+        count_bucket()
         print(f"\n{_catalog_totals(os.environ['DATABASE_URL'])}")
         print(f"\nDagster UI: {url}   (assets: {url}/assets, runs: {url}/runs)")
         print("Press Ctrl-C to stop the UI, the daemon, the S3 server and PostgreSQL.")

@@ -150,3 +150,19 @@ def test_console_script_runs_in_its_own_process(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "FILE" in result.stdout
     assert _catalog_counts(sample_bucket["DATABASE_URL"])[0] == 6
+
+
+def test_count_bucket_materialises_bucket_inventory_in_the_instance(
+    sample_bucket: dict[str, str], dagster_home: Path
+) -> None:
+    from media_import.cli.importing import count_bucket
+
+    assert count_bucket(echo=False)
+    instance = dg.DagsterInstance.get()
+    event = instance.get_latest_materialization_event(dg.AssetKey("bucket_inventory"))
+    assert event is not None and event.asset_materialization is not None
+    metadata = event.asset_materialization.metadata
+    assert metadata["objects"].value == len(
+        [o for o in build_sample_archive() if o.key.startswith(("BRD/", "FILE/"))]
+    )
+    assert sorted(instance.get_dynamic_partitions("folders")) == ["BRD", "FILE"]
