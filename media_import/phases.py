@@ -166,7 +166,7 @@ def import_folder(
 ) -> Imported:
     """Insert what the plan made ready; a dry run only counts it."""
     summary = catalog.pending_summary(conn, bucket_name, folder)
-    ready_assets = len(catalog.pending_assets(conn, bucket_name, folder, Decision.IMPORT))
+    ready_assets = catalog.count_pending_assets(conn, bucket_name, folder, Decision.IMPORT)
     ready_files = summary.get(Decision.IMPORT.value, 0) + summary.get(Decision.ATTACH.value, 0)
     if dry_run:
         return Imported(folder, True, 0, 0, ready_assets, ready_files)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -485,7 +485,3 @@ def _deferred(group: CodeGroup, kind: MediaKind, missing: tuple[str, ...]) -> As
         oldest_file_at=oldest,
         message=message,
     )
-
-
-def with_decision(plan: FilePlan, decision: Decision) -> FilePlan:
-    return replace(plan, decision=decision)

@@ -93,9 +93,6 @@ class Bucket:
                 for m in page
             ]
 
-    def list_objects(self, prefix: str | None = None) -> list[ObjectInfo]:
-        return [info for page in self.list_pages(prefix) for info in page]
-
     def top_level_folders(self) -> list[str]:
         """The bucket's top-level folders (common prefixes), without the trailing slash."""
         result = obstore.list_with_delimiter(self.store)

@@ -303,11 +303,12 @@ def pending_summary(conn: psycopg.Connection, bucket: str, folder: str) -> dict[
     return {decision: count for decision, count in rows}
 
 
-def pending_assets(
+def count_pending_assets(
     conn: psycopg.Connection, bucket: str, folder: str, decision: Decision
-) -> list[tuple]:
-    return conn.execute(
-        "SELECT inventory_code, missing, oldest_file_at, rule, message FROM ingest.pending_asset"
-        " WHERE bucket = %s AND folder = %s AND decision = %s ORDER BY inventory_code",
+) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM ingest.pending_asset"
+        " WHERE bucket = %s AND folder = %s AND decision = %s",
         (bucket, folder, decision.value),
-    ).fetchall()
+    ).fetchone()
+    return int(row[0]) if row else 0
