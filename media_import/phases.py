@@ -7,8 +7,10 @@ Dagster, so each phase can be run and tested directly against a bucket and a dat
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 
 import psycopg
 
@@ -23,7 +25,7 @@ from media_import.core.assembly import (
 )
 from media_import.core.inventory import Outcome, Rules, judge_key
 from media_import.core.storage import Bucket, ObjectInfo
-from media_import.db import catalog
+from media_import.db import catalog, watch
 
 
 @dataclass(frozen=True)
@@ -49,21 +51,30 @@ class Discovery:
 def discover_folder(
     bucket: Bucket, conn: psycopg.Connection, folder: str, rules: Rules
 ) -> Discovery:
-    """List the folder once and stage what the importer considers (allowed extensions)."""
-    found, kept_bytes = 0, 0
+    """List the folder once and stage it. Every object is staged, ignored ones included, so
+    that removals are judged against the whole bucket: a catalogued file whose extension is no
+    longer allowed has not left the bucket and must not be soft-deleted."""
+    kept, kept_bytes = 0, 0
     ignored: Counter[str] = Counter()
-    kept: list[ObjectInfo] = []
-    for page in bucket.list_pages(prefix=f"{folder}/"):
-        for info in page:
-            found += 1
+    # Read before listing: whatever the sensors saw change up to now is in this listing.
+    generation = watch.current_generation(conn, bucket.name, folder)
+
+    def judged(objects: Iterator[ObjectInfo]) -> Iterator[ObjectInfo]:
+        nonlocal kept, kept_bytes
+        for info in objects:
             verdict = judge_key(info.key, rules)
             if verdict.outcome is Outcome.IGNORED:
                 ignored[verdict.ignored_because or "ignored"] += 1
             else:
-                kept.append(info)
+                kept += 1
                 kept_bytes += info.size
-    catalog.replace_listing(conn, bucket.name, folder, kept, datetime.now(UTC))
-    return Discovery(folder, found, len(kept), kept_bytes, ignored)
+            yield info
+
+    pages = bucket.list_pages(prefix=f"{folder}/")
+    found = catalog.replace_listing(
+        conn, bucket.name, folder, judged(chain.from_iterable(pages)), datetime.now(UTC), generation
+    )
+    return Discovery(folder, found, kept, kept_bytes, ignored)
 
 
 # -- phase 1: validation -----------------------------------------------------------------------
@@ -159,6 +170,8 @@ class Imported:
     would_insert_files: int
     rejections_recorded: int = 0
     rejections_resolved: int = 0
+    assets_soft_deleted: int = 0
+    files_soft_deleted: int = 0
 
 
 def import_folder(
@@ -169,8 +182,14 @@ def import_folder(
     ready_assets = catalog.count_pending_assets(conn, bucket_name, folder, Decision.IMPORT)
     ready_files = summary.get(Decision.IMPORT.value, 0) + summary.get(Decision.ATTACH.value, 0)
     if dry_run:
-        return Imported(folder, True, 0, 0, ready_assets, ready_files)
+        would = catalog.would_soft_delete(conn, bucket_name, folder)
+        return Imported(
+            folder, True, 0, 0, ready_assets, ready_files,
+            assets_soft_deleted=would.assets, files_soft_deleted=would.files,
+        )  # fmt: skip
     counts = catalog.import_pending(conn, bucket_name, folder, run_id)
+    # The sensors stop asking for this folder until they see it change again.
+    watch.mark_imported(conn, bucket_name, folder, run_id)
     return Imported(
         folder,
         False,
@@ -180,4 +199,6 @@ def import_folder(
         ready_files,
         counts.rejections_recorded,
         counts.rejections_resolved,
+        counts.assets_soft_deleted,
+        counts.files_soft_deleted,
     )

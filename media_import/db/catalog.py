@@ -32,9 +32,17 @@ def replace_listing(
     folder: str,
     objects: Iterable[ObjectInfo],
     listed_at: datetime,
+    generation: int = 0,
 ) -> int:
+    """Stage the folder's listing (streamed into COPY), with the folder generation it covers."""
     with conn.transaction():
         lock_folder(conn, bucket, folder)
+        conn.execute(
+            "INSERT INTO ingest.listing_state (bucket, folder, generation, listed_at)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (bucket, folder) DO UPDATE"
+            " SET generation = EXCLUDED.generation, listed_at = EXCLUDED.listed_at",
+            (bucket, folder, generation, listed_at),
+        )
         conn.execute(
             "DELETE FROM ingest.listing WHERE bucket = %s AND folder = %s", (bucket, folder)
         )
@@ -92,15 +100,40 @@ def replace_inventory(
 
 # -- phase 2: what the catalog does not hold yet ------------------------------------------------
 
-_CANDIDATES_SQL = """
-WITH valid AS (
+# Live catalog files of the folder that its latest listing no longer backs: gone from the
+# bucket, or overwritten with other bytes (another ETag or size). Losing its streaming copy or
+# its .json takes the whole asset with it, as the original events handler removed the essence
+# with every collateral; here that is a soft delete, undone by a re-upload.
+_GONE_CTES = """
+listed AS (
+    SELECT key, etag, size_bytes FROM ingest.listing
+    WHERE bucket = %(bucket)s AND folder = %(folder)s
+), gone_file AS (
+    SELECT af.id, af.inventory_code, af.role,
+           CASE WHEN l.key IS NULL THEN 'removed' ELSE 'replaced' END AS reason
+    FROM asset_file af LEFT JOIN listed l ON l.key = af.key
+    WHERE af.bucket = %(bucket)s AND af.folder = %(folder)s AND af.deleted_at IS NULL
+      AND (l.key IS NULL OR l.etag IS DISTINCT FROM af.etag OR l.size_bytes <> af.size_bytes)
+), gone_asset AS (
+    -- 'streaming_copy' sorts after 'metadata': name the streaming copy when both went.
+    SELECT DISTINCT ON (inventory_code) inventory_code, role || ' ' || reason AS reason
+    FROM gone_file WHERE role IN ('streaming_copy', 'metadata')
+    ORDER BY inventory_code, role DESC
+)
+"""
+
+# Files still standing after the folder's removals: what the anti-join compares against.
+_CANDIDATES_SQL = f"""
+WITH {_GONE_CTES}, valid AS (
     SELECT * FROM ingest.inventory_file
     WHERE bucket = %(bucket)s AND folder = %(folder)s AND rule IS NULL
 ), fresh AS (
     SELECT v.key, v.inventory_code FROM valid v
     WHERE NOT EXISTS (
         SELECT 1 FROM asset_file af
-        WHERE af.bucket = v.bucket AND af.key = v.key AND af.deleted_at IS NULL)
+        WHERE af.bucket = v.bucket AND af.key = v.key AND af.deleted_at IS NULL
+          AND af.id NOT IN (SELECT id FROM gone_file)
+          AND af.inventory_code NOT IN (SELECT inventory_code FROM gone_asset))
 ), codes AS (SELECT DISTINCT inventory_code FROM fresh)
 SELECT v.key, v.folder, v.inventory_code, v.role, v.size_bytes, v.etag, v.last_modified,
        f.key IS NOT NULL AS is_new, a.folder AS catalogued_folder
@@ -108,6 +141,7 @@ FROM valid v
 JOIN codes c USING (inventory_code)
 LEFT JOIN fresh f ON f.key = v.key
 LEFT JOIN asset a ON a.inventory_code = v.inventory_code AND a.deleted_at IS NULL
+    AND a.inventory_code NOT IN (SELECT inventory_code FROM gone_asset)
 ORDER BY v.inventory_code, v.key
 """
 
@@ -223,7 +257,7 @@ ON CONFLICT (inventory_code) DO UPDATE SET
     master_container = EXCLUDED.master_container, master_md5 = EXCLUDED.master_md5,
     duration_seconds = EXCLUDED.duration_seconds, metadata_tool = EXCLUDED.metadata_tool,
     technical_metadata = EXCLUDED.technical_metadata, imported_at = now(),
-    run_id = EXCLUDED.run_id, deleted_at = NULL, deleted_by_run_id = NULL
+    run_id = EXCLUDED.run_id, deleted_at = NULL, deleted_by_run_id = NULL, deleted_reason = NULL
     -- Only a soft-deleted asset is restored by a re-upload; a live one is never overwritten.
     WHERE a.deleted_at IS NOT NULL
 RETURNING inventory_code
@@ -243,7 +277,8 @@ ON CONFLICT (bucket, key) DO UPDATE SET
     mime_type = EXCLUDED.mime_type, size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,
     md5 = EXCLUDED.md5, md5_source = EXCLUDED.md5_source, md5_verified = EXCLUDED.md5_verified,
     last_modified = EXCLUDED.last_modified, imported_at = now(), run_id = EXCLUDED.run_id,
-    deleted_at = NULL, deleted_by_run_id = NULL
+    deleted_at = NULL, deleted_by_run_id = NULL,
+    deleted_reason = NULL
     WHERE af.deleted_at IS NOT NULL
 RETURNING key
 """
@@ -273,12 +308,56 @@ WHERE r.bucket = %(bucket)s AND r.folder = %(folder)s AND r.resolved_at IS NULL
 """
 
 
+_SOFT_DELETE_SQL = f"""
+WITH {_GONE_CTES}, deleted_asset AS (
+    UPDATE asset a SET deleted_at = now(), deleted_by_run_id = %(run_id)s, deleted_reason = g.reason
+    FROM gone_asset g
+    WHERE a.inventory_code = g.inventory_code AND a.deleted_at IS NULL
+    RETURNING a.inventory_code
+), doomed_file AS (
+    SELECT af.id, coalesce(gf.reason, 'asset_removed') AS reason
+    FROM asset_file af LEFT JOIN gone_file gf ON gf.id = af.id
+    WHERE af.bucket = %(bucket)s AND af.deleted_at IS NULL
+      AND (gf.id IS NOT NULL OR af.inventory_code IN (SELECT inventory_code FROM gone_asset))
+), deleted_file AS (
+    UPDATE asset_file af SET deleted_at = now(), deleted_by_run_id = %(run_id)s,
+        deleted_reason = d.reason
+    FROM doomed_file d WHERE af.id = d.id
+    RETURNING af.id
+)
+SELECT (SELECT count(*) FROM deleted_asset), (SELECT count(*) FROM deleted_file)
+"""
+
+_WOULD_SOFT_DELETE_SQL = f"""
+WITH {_GONE_CTES}
+SELECT (SELECT count(*) FROM gone_asset),
+       (SELECT count(*) FROM asset_file af
+        WHERE af.bucket = %(bucket)s AND af.deleted_at IS NULL
+          AND (af.id IN (SELECT id FROM gone_file)
+               OR af.inventory_code IN (SELECT inventory_code FROM gone_asset)))
+"""
+
+
+@dataclass(frozen=True)
+class SoftDeletes:
+    assets: int
+    files: int
+
+
+def would_soft_delete(conn: psycopg.Connection, bucket: str, folder: str) -> SoftDeletes:
+    """What the next import of the folder would soft-delete (for dry runs)."""
+    row = conn.execute(_WOULD_SOFT_DELETE_SQL, {"bucket": bucket, "folder": folder}).fetchone()
+    return SoftDeletes(*(int(n) for n in row)) if row else SoftDeletes(0, 0)
+
+
 @dataclass(frozen=True)
 class ImportCounts:
     assets_inserted: int
     files_inserted: int
     rejections_recorded: int
     rejections_resolved: int
+    assets_soft_deleted: int = 0
+    files_soft_deleted: int = 0
 
 
 def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: str) -> ImportCounts:
@@ -287,11 +366,16 @@ def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: s
     params = {"bucket": bucket, "folder": folder, "run_id": run_id}
     with conn.transaction():
         lock_folder(conn, bucket, folder)
+        # Removals first: a replaced object's row is soft-deleted, then restored with its new
+        # ETag, size and checksum by the inserts below (ON CONFLICT ... WHERE deleted).
+        deleted = conn.execute(_SOFT_DELETE_SQL, params).fetchone() or (0, 0)
         assets = conn.execute(_INSERT_ASSETS_SQL, params).fetchall()
         files = conn.execute(_INSERT_FILES_SQL, params).fetchall()
         recorded = conn.execute(_UPSERT_REJECTIONS_SQL, params).rowcount
         resolved = conn.execute(_RESOLVE_REJECTIONS_SQL, params).rowcount
-    return ImportCounts(len(assets), len(files), recorded, resolved)
+    return ImportCounts(
+        len(assets), len(files), recorded, resolved, int(deleted[0]), int(deleted[1])
+    )
 
 
 def pending_summary(conn: psycopg.Connection, bucket: str, folder: str) -> dict[str, int]:

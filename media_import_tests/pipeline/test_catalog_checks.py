@@ -30,7 +30,7 @@ def test_checks_pass_after_a_normal_import(pipeline, put_many):
         assert checks[name].partition == "BRD"
 
 
-def test_keys_exist_in_bucket_fails_when_a_catalogued_object_is_deleted(
+def test_keys_exist_in_bucket_holds_after_a_removal_and_fails_on_a_dry_run(
     pipeline, put_many, s3, bucket
 ):
     asset = make_asset("VHS", "VO-VHS-00001")
@@ -39,21 +39,22 @@ def test_keys_exist_in_bucket_fails_when_a_catalogued_object_is_deleted(
     assert pipeline.run("VHS").checks()["keys_exist_in_bucket"].passed
 
     s3.delete_object(Bucket=bucket, Key=asset.streaming_key)
-    run = pipeline.run("VHS")
-
-    assert run.success  # not blocking: the operator is told, the run goes on
-    check = run.checks()["keys_exist_in_bucket"]
+    # A dry run leaves the catalog untouched: its live row now points at nothing, and the
+    # check says so (not blocking: the operator is told, the run goes on).
+    dry = pipeline.run("VHS", dry_run=True)
+    assert dry.success
+    check = dry.checks()["keys_exist_in_bucket"]
     assert not check.passed
     assert check.severity.value == "ERROR"
-    assert run.check_metadata("keys_exist_in_bucket") == {
+    assert dry.check_metadata("keys_exist_in_bucket") == {
         "missing_keys": 1,
         "preview": [asset.streaming_key],
     }
-    # The other checks are unaffected, and the catalog still holds the row.
+    assert pipeline.files()[asset.streaming_key]["deleted_at"] is None
+
+    # A real run soft-deletes the row, and the check holds again.
+    run = pipeline.run("VHS")
+    assert run.checks()["keys_exist_in_bucket"].passed
     assert run.checks()["unique_inventory_codes"].passed
     assert run.checks()["complete_assets_catalogued"].passed
-    assert asset.streaming_key in pipeline.files()
-
-    # Uploading it again makes the check pass again.
-    put_many(asset.items(".mp4"))
-    assert pipeline.run("VHS").checks()["keys_exist_in_bucket"].passed
+    assert pipeline.files()[asset.streaming_key]["deleted_at"] is not None

@@ -249,7 +249,9 @@ def new_media_files(
     ],
     description="Phase 3, insert: each ready asset with its files as one unit, in one "
     "transaction per folder (INSERT ... SELECT from the staged plan, ON CONFLICT DO NOTHING), "
-    "and the folder's rejections recorded. A dry run reports what it would insert.",
+    "and the folder's rejections recorded. Files gone from the bucket (or overwritten) are "
+    "soft-deleted first; losing its streaming copy or .json soft-deletes the whole asset. "
+    "A dry run reports what it would insert and soft-delete.",
 )
 def catalog_records(
     context: dg.AssetExecutionContext,
@@ -281,6 +283,9 @@ def catalog_records(
             "inserted_files": sum(d.files_inserted for d in done),
             "would_insert_assets": would_assets,
             "would_insert_files": sum(d.would_insert_files for d in done),
+            # In a dry run: what the import would soft-delete.
+            "soft_deleted_assets": sum(d.assets_soft_deleted for d in done),
+            "soft_deleted_files": sum(d.files_soft_deleted for d in done),
             "rejections_recorded": sum(d.rejections_recorded for d in done),
             "rejections_resolved": sum(d.rejections_resolved for d in done),
             **{k: int(v) for k, v in totals.items()},
