@@ -84,9 +84,14 @@ class Bucket:
         self.store = open_store(config)
         self.concurrency = concurrency
 
-    def list_pages(self, prefix: str | None = None) -> Iterator[list[ObjectInfo]]:
-        """Yield the objects under `prefix` page by page, so memory stays flat."""
-        stream = obstore.list(self.store, prefix=prefix, chunk_size=LIST_PAGE_SIZE)
+    def list_pages(
+        self, prefix: str | None = None, start_after: str | None = None
+    ) -> Iterator[list[ObjectInfo]]:
+        """Yield the objects under `prefix` (after key `start_after`, in S3's UTF-8 byte order)
+        page by page, so memory stays flat."""
+        stream = obstore.list(
+            self.store, prefix=prefix, offset=start_after, chunk_size=LIST_PAGE_SIZE
+        )
         for page in stream:
             yield [
                 ObjectInfo(m["path"], m["size"], _clean_etag(m.get("e_tag")), m["last_modified"])

@@ -1,0 +1,148 @@
+"""SQL of the bucket watchers: the objects seen, the folders' change generations, the inbox.
+
+Both sensors write what they observe into `ingest.bucket_object` and bump the generation of
+each folder that changed; a folder needs an import while its generation is ahead of the one
+its last successful import covered. Runs are requested from that state, not from what one tick
+happened to see, so a change observed by a tick that crashed before requesting is not lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from media_import.core.storage import ObjectInfo
+
+# -- folder generations ---------------------------------------------------------------------
+
+
+def current_generation(conn: psycopg.Connection, bucket: str, folder: str) -> int:
+    row = conn.execute(
+        "SELECT generation FROM ingest.folder_state WHERE bucket = %s AND folder = %s",
+        (bucket, folder),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def mark_imported(conn: psycopg.Connection, bucket: str, folder: str, run_id: str) -> None:
+    """Record that the folder is imported up to the generation its listing started from."""
+    conn.execute(
+        """
+        INSERT INTO ingest.folder_state AS fs
+            (bucket, folder, imported_generation, imported_at, imported_run_id)
+        SELECT bucket, folder, generation, now(), %(run_id)s FROM ingest.listing_state
+        WHERE bucket = %(bucket)s AND folder = %(folder)s
+        ON CONFLICT (bucket, folder) DO UPDATE SET
+            imported_generation = greatest(fs.imported_generation, EXCLUDED.imported_generation),
+            imported_at = EXCLUDED.imported_at, imported_run_id = EXCLUDED.imported_run_id
+        """,
+        {"bucket": bucket, "folder": folder, "run_id": run_id},
+    )
+
+
+@dataclass(frozen=True)
+class DirtyFolder:
+    folder: str
+    generation: int
+    imported_generation: int
+    changed_at: datetime | None
+
+
+def dirty_folders(conn: psycopg.Connection, bucket: str) -> list[DirtyFolder]:
+    """Folders changed since their last successful import, oldest change first."""
+    rows = conn.execute(
+        "SELECT folder, generation, imported_generation, changed_at FROM ingest.folder_state"
+        " WHERE bucket = %s AND generation > imported_generation ORDER BY changed_at, folder",
+        (bucket,),
+    ).fetchall()
+    return [DirtyFolder(*row) for row in rows]
+
+
+_BUMP_SQL = """
+INSERT INTO ingest.folder_state AS fs (bucket, folder, generation, changed_at)
+SELECT %(bucket)s, folder, 1, now() FROM unnest(%(folders)s::text[]) AS f(folder)
+ON CONFLICT (bucket, folder) DO UPDATE SET generation = fs.generation + 1, changed_at = now()
+"""
+
+
+# -- reconciliation: one listing chunk against what was seen ------------------------------------
+
+
+@dataclass(frozen=True)
+class FolderChanges:
+    added: int = 0
+    modified: int = 0
+    removed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.modified + self.removed
+
+
+_CHUNK_DIFF_SQL = """
+WITH upserted AS (
+    INSERT INTO ingest.bucket_object AS bo
+        (bucket, key, folder, present, etag, size_bytes, last_modified, sequencer, changed_at)
+    SELECT %(bucket)s, key, folder, true, etag, size_bytes, last_modified, NULL, now()
+    FROM listing_chunk
+    ON CONFLICT (bucket, key) DO UPDATE SET
+        folder = EXCLUDED.folder, present = true, etag = EXCLUDED.etag,
+        size_bytes = EXCLUDED.size_bytes, last_modified = EXCLUDED.last_modified,
+        sequencer = NULL, changed_at = now()
+    -- Only a real change counts: same ETag and size is the same object, whatever its time.
+    WHERE NOT bo.present OR bo.etag IS DISTINCT FROM EXCLUDED.etag
+       OR bo.size_bytes IS DISTINCT FROM EXCLUDED.size_bytes
+    RETURNING bo.folder, (xmax = 0) AS added
+), removed AS (
+    -- Seen inside the chunk's key range, but not listed in it: gone from the bucket.
+    UPDATE ingest.bucket_object bo SET present = false, etag = NULL, size_bytes = NULL,
+        last_modified = now(), sequencer = NULL, changed_at = now()
+    WHERE bo.bucket = %(bucket)s AND bo.present
+      AND (%(after)s::text IS NULL OR bo.key > %(after)s::text COLLATE "C")
+      AND (%(upto)s::text IS NULL OR bo.key <= %(upto)s::text COLLATE "C")
+      AND NOT EXISTS (SELECT 1 FROM listing_chunk c WHERE c.key = bo.key)
+    RETURNING bo.folder
+)
+SELECT folder, count(*) FILTER (WHERE kind = 'added'), count(*) FILTER (WHERE kind = 'modified'),
+       count(*) FILTER (WHERE kind = 'removed')
+FROM (
+    SELECT folder, CASE WHEN added THEN 'added' ELSE 'modified' END AS kind FROM upserted
+    UNION ALL SELECT folder, 'removed' FROM removed
+) changes
+GROUP BY folder
+"""
+
+
+def apply_listing_chunk(
+    conn: psycopg.Connection,
+    bucket: str,
+    objects: Iterable[tuple[ObjectInfo, str]],
+    after: str | None,
+    upto: Callable[[], str | None],
+) -> dict[str, FolderChanges]:
+    """Diff one listed key range (after, upto] against the seen objects, in one transaction.
+
+    `objects` are the considered (object, folder) pairs listed in that range; `upto()`, asked
+    once they are consumed, gives the range's end (None: the end of the bucket). Returns the
+    changes per folder, whose generations are bumped in the same transaction.
+    """
+    with conn.transaction():
+        conn.execute(
+            'CREATE TEMP TABLE listing_chunk (key text COLLATE "C" PRIMARY KEY, folder text,'
+            " etag text, size_bytes bigint, last_modified timestamptz) ON COMMIT DROP"
+        )
+        with conn.cursor().copy(
+            "COPY listing_chunk (key, folder, etag, size_bytes, last_modified) FROM STDIN"
+        ) as copy:
+            for info, folder in objects:
+                copy.write_row((info.key, folder, info.etag, info.size, info.last_modified))
+        rows = conn.execute(
+            _CHUNK_DIFF_SQL, {"bucket": bucket, "after": after, "upto": upto()}
+        ).fetchall()
+        changes = {folder: FolderChanges(a, m, r) for folder, a, m, r in rows}
+        if changes:
+            conn.execute(_BUMP_SQL, {"bucket": bucket, "folders": sorted(changes)})
+    return changes
