@@ -194,3 +194,11 @@ def s3_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def s3(s3_server: S3Target) -> Any:
+    """A boto3 client on the test's S3 server (to delete objects, upload multipart, ...)."""
+    return s3_client(
+        s3_server.endpoint_url, s3_server.region, s3_server.access_key, s3_server.secret_key
+    )

@@ -78,11 +78,17 @@ def _clean_etag(etag: str | None) -> str | None:
 class Bucket:
     """The read operations the importer needs, on one bucket."""
 
-    def __init__(self, config: S3Config, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        config: S3Config,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> None:
         self.config = config
         self.name = config.bucket
         self.store = open_store(config)
         self.concurrency = concurrency
+        self.page_size = page_size
 
     def list_pages(
         self, prefix: str | None = None, start_after: str | None = None
@@ -90,7 +96,7 @@ class Bucket:
         """Yield the objects under `prefix` (after key `start_after`, in S3's UTF-8 byte order)
         page by page, so memory stays flat."""
         stream = obstore.list(
-            self.store, prefix=prefix, offset=start_after, chunk_size=LIST_PAGE_SIZE
+            self.store, prefix=prefix, offset=start_after, chunk_size=self.page_size
         )
         for page in stream:
             yield [

@@ -8,7 +8,7 @@ happened to see, so a change observed by a tick that crashed before requesting i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,11 +61,16 @@ def dirty_folders(conn: psycopg.Connection, bucket: str) -> list[DirtyFolder]:
     return [DirtyFolder(*row) for row in rows]
 
 
-_BUMP_SQL = """
-INSERT INTO ingest.folder_state AS fs (bucket, folder, generation, changed_at)
-SELECT %(bucket)s, folder, 1, now() FROM unnest(%(folders)s::text[]) AS f(folder)
-ON CONFLICT (bucket, folder) DO UPDATE SET generation = fs.generation + 1, changed_at = now()
-"""
+def bump_folders(conn: psycopg.Connection, bucket: str, folders: Sequence[str]) -> None:
+    """Record a change in each folder: its generation moves ahead of the last import's."""
+    if folders:
+        conn.execute(
+            "INSERT INTO ingest.folder_state AS fs (bucket, folder, generation, changed_at)"
+            " SELECT %s, folder, 1, now() FROM unnest(%s::text[]) AS f(folder)"
+            " ON CONFLICT (bucket, folder) DO UPDATE"
+            " SET generation = fs.generation + 1, changed_at = now()",
+            (bucket, list(folders)),
+        )
 
 
 # -- reconciliation: one listing chunk against what was seen ------------------------------------
@@ -143,6 +148,5 @@ def apply_listing_chunk(
             _CHUNK_DIFF_SQL, {"bucket": bucket, "after": after, "upto": upto()}
         ).fetchall()
         changes = {folder: FolderChanges(a, m, r) for folder, a, m, r in rows}
-        if changes:
-            conn.execute(_BUMP_SQL, {"bucket": bucket, "folders": sorted(changes)})
+        bump_folders(conn, bucket, sorted(changes))
     return changes

@@ -19,7 +19,6 @@ import psycopg
 import pytest
 
 from media_import.core.partition_keys import folder_to_partition_key
-from media_import.devstack.s3server import s3_client
 from media_import.samples.archive import load_manifest, sample_files_dir
 
 IMPORT_JOB = "import_folder"
@@ -273,10 +272,3 @@ def instance() -> dg.DagsterInstance:
 def pipeline(s3_env: dict[str, str], database_url: str, instance: dg.DagsterInstance) -> Pipeline:
     return Pipeline(instance, database_url)
 
-
-@pytest.fixture
-def s3(s3_server: Any) -> Any:
-    """A boto3 client on the test's S3 server (to delete objects, upload multipart, ...)."""
-    return s3_client(
-        s3_server.endpoint_url, s3_server.region, s3_server.access_key, s3_server.secret_key
-    )

@@ -15,7 +15,7 @@ import psycopg
 from pydantic import Field
 
 from media_import.core.inventory import DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_EXCLUDED_FOLDERS, Rules
-from media_import.core.storage import DEFAULT_CONCURRENCY, Bucket, S3Config
+from media_import.core.storage import DEFAULT_CONCURRENCY, LIST_PAGE_SIZE, Bucket, S3Config
 from media_import.db.migrate import migrate
 from media_import.settings import (
     BUCKET_VARS,
@@ -53,6 +53,10 @@ class S3BucketResource(dg.ConfigurableResource):
         default=DEFAULT_CONCURRENCY, description="Concurrent GETs when reading sidecars."
     )
 
+    list_page_size: int = Field(
+        default=LIST_PAGE_SIZE, description="Keys per listing page (S3 returns at most 1000)."
+    )
+
     def config(self) -> S3Config:
         return S3Config(
             bucket=self.bucket,
@@ -63,7 +67,7 @@ class S3BucketResource(dg.ConfigurableResource):
         )
 
     def open(self) -> Bucket:
-        return Bucket(self.config(), concurrency=self.concurrency)
+        return Bucket(self.config(), self.concurrency, self.list_page_size)
 
 
 class CatalogDatabase(dg.ConfigurableResource):
