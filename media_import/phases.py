@@ -59,21 +59,25 @@ def discover_folder(
     # Read before listing: whatever the sensors saw change up to now is in this listing.
     generation = watch.current_generation(conn, bucket.name, folder)
 
-    def judged(objects: Iterator[ObjectInfo]) -> Iterator[ObjectInfo]:
+    def judged(objects: Iterator[ObjectInfo]) -> Iterator[tuple[ObjectInfo, bool]]:
         nonlocal kept, kept_bytes
         for info in objects:
             verdict = judge_key(info.key, rules)
-            if verdict.outcome is Outcome.IGNORED:
-                ignored[verdict.ignored_because or "ignored"] += 1
-            else:
+            considered = verdict.outcome is not Outcome.IGNORED
+            if considered:
                 kept += 1
                 kept_bytes += info.size
-            yield info
+            else:
+                ignored[verdict.ignored_because or "ignored"] += 1
+            yield info, considered
 
     pages = bucket.list_pages(prefix=f"{folder}/")
     found = catalog.replace_listing(
-        conn, bucket.name, folder, judged(chain.from_iterable(pages)), datetime.now(UTC), generation
+        conn, bucket.name, folder, judged(chain.from_iterable(pages)), datetime.now(UTC)
     )
+    # The listing also reconciles the sensors' view of the folder, so they do not ask for
+    # another run for what this one imports (and do ask if this one fails).
+    watch.record_folder_listing(conn, bucket.name, folder, generation)
     return Discovery(folder, found, kept, kept_bytes, ignored)
 
 

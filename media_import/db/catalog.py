@@ -30,29 +30,24 @@ def replace_listing(
     conn: psycopg.Connection,
     bucket: str,
     folder: str,
-    objects: Iterable[ObjectInfo],
+    objects: Iterable[tuple[ObjectInfo, bool]],
     listed_at: datetime,
-    generation: int = 0,
 ) -> int:
-    """Stage the folder's listing (streamed into COPY), with the folder generation it covers."""
+    """Stage the folder's listing, streamed into COPY: (object, considered) pairs."""
     with conn.transaction():
         lock_folder(conn, bucket, folder)
-        conn.execute(
-            "INSERT INTO ingest.listing_state (bucket, folder, generation, listed_at)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (bucket, folder) DO UPDATE"
-            " SET generation = EXCLUDED.generation, listed_at = EXCLUDED.listed_at",
-            (bucket, folder, generation, listed_at),
-        )
         conn.execute(
             "DELETE FROM ingest.listing WHERE bucket = %s AND folder = %s", (bucket, folder)
         )
         count = 0
         with conn.cursor().copy(
-            "COPY ingest.listing (bucket, folder, key, size_bytes, etag, last_modified, listed_at)"
-            " FROM STDIN"
+            "COPY ingest.listing (bucket, folder, key, size_bytes, etag, last_modified, listed_at,"
+            " considered) FROM STDIN"
         ) as copy:
-            for o in objects:
-                copy.write_row((bucket, folder, o.key, o.size, o.etag, o.last_modified, listed_at))
+            for o, considered in objects:
+                copy.write_row(
+                    (bucket, folder, o.key, o.size, o.etag, o.last_modified, listed_at, considered)
+                )
                 count += 1
     return count
 

@@ -92,7 +92,7 @@ WITH upserted AS (
     INSERT INTO ingest.bucket_object AS bo
         (bucket, key, folder, present, etag, size_bytes, last_modified, sequencer, changed_at)
     SELECT %(bucket)s, key, folder, true, etag, size_bytes, last_modified, NULL, now()
-    FROM listing_chunk
+    FROM listing_chunk ORDER BY key  -- one lock order for every writer: no deadlocks
     ON CONFLICT (bucket, key) DO UPDATE SET
         folder = EXCLUDED.folder, present = true, etag = EXCLUDED.etag,
         size_bytes = EXCLUDED.size_bytes, last_modified = EXCLUDED.last_modified,
@@ -108,6 +108,7 @@ WITH upserted AS (
     WHERE bo.bucket = %(bucket)s AND bo.present
       AND (%(after)s::text IS NULL OR bo.key > %(after)s::text COLLATE "C")
       AND (%(upto)s::text IS NULL OR bo.key <= %(upto)s::text COLLATE "C")
+      AND (%(folder)s::text IS NULL OR bo.folder = %(folder)s::text)
       AND NOT EXISTS (SELECT 1 FROM listing_chunk c WHERE c.key = bo.key)
     RETURNING bo.folder
 )
@@ -144,9 +145,45 @@ def apply_listing_chunk(
         ) as copy:
             for info, folder in objects:
                 copy.write_row((info.key, folder, info.etag, info.size, info.last_modified))
-        rows = conn.execute(
-            _CHUNK_DIFF_SQL, {"bucket": bucket, "after": after, "upto": upto()}
-        ).fetchall()
-        changes = {folder: FolderChanges(a, m, r) for folder, a, m, r in rows}
+        params = {"bucket": bucket, "after": after, "upto": upto(), "folder": None}
+        changes = _diff(conn, params)
         bump_folders(conn, bucket, sorted(changes))
     return changes
+
+
+def _diff(conn: psycopg.Connection, params: dict[str, object]) -> dict[str, FolderChanges]:
+    rows = conn.execute(_CHUNK_DIFF_SQL, params).fetchall()
+    return {folder: FolderChanges(a, m, r) for folder, a, m, r in rows}
+
+
+def record_folder_listing(
+    conn: psycopg.Connection, bucket: str, folder: str, generation_before: int
+) -> int:
+    """Reconcile the seen objects with a run's fresh listing of the folder (staged in
+    ingest.listing) and record which generation that listing covers; returns it.
+
+    A change this listing found itself gets its own generation, so that if the run fails the
+    sensors still see the folder as changed and ask again. If a sensor counted a change while
+    the folder was being listed, the listing may have missed it: it then covers only the
+    generation read before listing began, and the folder stays due for another run.
+    """
+    with conn.transaction():
+        conn.execute(
+            "CREATE TEMP TABLE listing_chunk ON COMMIT DROP AS"
+            ' SELECT key COLLATE "C" AS key, folder, etag, size_bytes, last_modified'
+            " FROM ingest.listing WHERE bucket = %s AND folder = %s AND considered",
+            (bucket, folder),
+        )
+        params = {"bucket": bucket, "after": None, "upto": None, "folder": folder}
+        covered = generation_before
+        if _diff(conn, params):
+            bump_folders(conn, bucket, [folder])
+            now = current_generation(conn, bucket, folder)
+            covered = now if now == generation_before + 1 else generation_before
+        conn.execute(
+            "INSERT INTO ingest.listing_state (bucket, folder, generation, listed_at)"
+            " VALUES (%s, %s, %s, now()) ON CONFLICT (bucket, folder) DO UPDATE"
+            " SET generation = EXCLUDED.generation, listed_at = EXCLUDED.listed_at",
+            (bucket, folder, covered),
+        )
+    return covered

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import dagster as dg
+
 from media_import.defs.automation.sensors import build_reconciliation_sensor
 from media_import_tests.automation.conftest import requested
 from media_import_tests.pipeline.conftest import make_asset
@@ -145,3 +147,16 @@ def test_a_pass_continues_across_ticks_in_bounded_chunks(watch, put_many, s3, bu
     assert assets[5].streaming_key not in seen
     # Every tick asked for the folder (it was never imported): one key per generation.
     assert [requested(t)["VHS"] for t in (first, second, third)] == ["VHS@2", "VHS@4", "VHS@5"]
+
+
+def test_a_folder_imported_by_hand_is_not_imported_again_by_the_sensor(watch, put_many):
+    vhs, brd = make_asset("VHS", "VO-VHS-00001"), make_asset("BRD", "VO-BRD-00001")
+    put_many([*vhs.items(), *brd.items()])
+    watch.instance.add_dynamic_partitions("folders", ["VHS", "BRD"])
+    # A backfill (no sensor tags): VHS imports, BRD fails in safe run (an incomplete asset).
+    put_many([("BRD/VO-BRD-00002.json", b"{}")])
+    assert watch.run(dg.RunRequest(partition_key="VHS")).success
+    assert not watch.run(dg.RunRequest(partition_key="BRD"), safe_run=True).success
+
+    # The runs' listings fed the sensors' view: only the folder whose import failed is due.
+    assert requested(watch.reconcile()) == {"BRD": "BRD@1"}

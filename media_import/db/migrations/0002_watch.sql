@@ -42,7 +42,11 @@ CREATE TABLE ingest.folder_state (
     PRIMARY KEY (bucket, folder)
 );
 
--- The folder generation current when a run's listing started: what its import covers.
+-- Discovery stages every listed object; the ones the importer considers are flagged, and feed
+-- the watchers' seen state too (a run's listing of a folder is a reconciliation of it).
+ALTER TABLE ingest.listing ADD COLUMN considered boolean NOT NULL DEFAULT true;
+
+-- The folder generation a run's listing covers: every change counted up to it is in it.
 CREATE TABLE ingest.listing_state (
     bucket     text        NOT NULL,
     folder     text        NOT NULL,
