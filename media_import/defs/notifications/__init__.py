@@ -1,0 +1,1 @@
+"""Notifications: run failures and a daily summary, e-mailed by Dagster sensors."""

@@ -1,0 +1,1 @@
+"""E-mail notifications, Dagster-free: SMTP delivery and the texts of the messages."""
