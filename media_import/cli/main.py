@@ -2,6 +2,7 @@
 
     media-import run [--folder F ...] [--dry-run] [--safe-run]
     media-import demo
+    media-import demo-upload FOLDER | demo-remove KEY   (while the demo runs)
 
 `run` materialises the import of the given folders (all discovered folders when none) through
 Dagster, against the instance in DAGSTER_HOME, so every run shows in the UI's run history.
@@ -43,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "demo", help="start a local PostgreSQL, S3 server and the Dagster UI with a sample archive"
     )
+    upload = commands.add_parser(
+        "demo-upload", help="upload a new complete sample asset into the running demo's bucket"
+    )
+    upload.add_argument("folder", help="top-level folder, e.g. BRD (its name is the code type)")
+    upload.add_argument("--code-type", help="code type when it differs from the folder's name")
+    remove = commands.add_parser("demo-remove", help="remove an object from the demo's bucket")
+    remove.add_argument("key", help="the object's key, e.g. BRD/VO-BRD-01234.mp4")
     return parser
 
 
@@ -53,12 +61,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             from media_import.demo.run import run_demo
 
             return run_demo()
+        if args.command in ("demo-upload", "demo-remove"):
+            return _operate(args)
         return _run(args.folder, args.dry_run, args.safe_run)
     except SettingsError as exc:
         print(f"media-import: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _operate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from media_import.demo.operator import remove_object, upload_asset
+
+    if args.command == "demo-upload":
+        for key in upload_asset(Path.cwd(), args.folder.strip("/"), args.code_type):
+            print(f"uploaded {key}")
+    else:
+        remove_object(Path.cwd(), args.key)
+        print(f"removed {args.key}")
+    return 0
 
 
 def _run(folders: list[str], dry_run: bool | None, safe_run: bool | None) -> int:

@@ -343,3 +343,12 @@ def build_sample_archive(seed: int = 7) -> list[SampleObject]:
     builder = _Builder(seed)
     objects = [*_valid_assets(builder), *_defective_assets(builder)]
     return sorted(objects, key=lambda obj: obj.key)
+
+
+def sample_asset(folder: str, code: str, seed: int = 11) -> list[SampleObject]:
+    """One complete, valid asset under `code` (streaming copy, .json, .md5, .pdf): what an
+    operator uploads. The master is drawn from the real samples by `seed`."""
+    builder = _Builder(seed)
+    for _ in range(seed % 5):  # vary the master and sidecar style with the seed
+        builder.asset(folder, code)
+    return list(_complete_asset(builder.asset(folder, code), f"uploaded: {code}"))
