@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from media_import.defs.automation.definitions import build_defs as automation_defs
 from media_import.defs.importing.definitions import build_defs as importing_defs
 from media_import.defs.notifications.definitions import build_defs as notification_defs
 
@@ -11,7 +12,10 @@ def build_definitions() -> dg.Definitions:
     # The phases of a folder run strictly one after another, so a process per step (the default
     # multiprocess executor) would add start-up time and memory without any parallelism.
     return dg.Definitions.merge(
-        importing_defs(), notification_defs(), dg.Definitions(executor=dg.in_process_executor)
+        importing_defs(),
+        automation_defs(),
+        notification_defs(),
+        dg.Definitions(executor=dg.in_process_executor),
     )
 
 

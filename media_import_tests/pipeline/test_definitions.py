@@ -36,7 +36,12 @@ def test_definitions_load_and_resolve(s3_env):
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == IMPORT_ASSETS
     assert isinstance(job.partitions_def, dg.DynamicPartitionsDefinition)
     assert job.partitions_def.name == "folders"
-    assert set(defs.resources) >= {"s3", "catalog", "import_settings"}
+    assert set(defs.resources) >= {"s3", "catalog", "import_settings", "s3_events"}
+    # The bucket watchers run as soon as a daemon does; they target the import job.
+    for name in ("bucket_reconciliation_sensor", "s3_event_sensor"):
+        sensor = defs.resolve_sensor_def(name)
+        assert sensor.default_status is dg.DefaultSensorStatus.RUNNING
+        assert sensor.job_name == IMPORT_JOB
 
 
 def test_bucket_inventory_registers_the_folders_as_partitions(s3_env, put_many, instance):
