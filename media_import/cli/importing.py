@@ -20,7 +20,7 @@ def run_config(dry_run: bool | None, safe_run: bool | None) -> dict[str, Any]:
     return {"resources": {"import_settings": {"config": overrides}}} if overrides else {}
 
 
-def _instance() -> dg.DagsterInstance:
+def instance_from_env() -> dg.DagsterInstance:
     if not os.environ.get("DAGSTER_HOME"):
         raise SettingsError(
             "DAGSTER_HOME is not set: point it at the folder holding dagster.yaml "
@@ -31,14 +31,10 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def import_folders(
-    folders: list[str],
-    dry_run: bool | None = None,
-    safe_run: bool | None = None,
-    echo: bool = True,
-) -> list[FolderSummary]:
+def choose_folders(folders: list[str], echo: bool = True) -> list[str]:
+    """The folders asked for (all the bucket's top-level folders when none), less the
+    excluded ones; checks the settings first."""
     config, _ = preflight(os.environ)
-    instance = _instance()
     excluded = {f.strip("/") for f in excluded_folders()}
     chosen = [f.strip("/") for f in folders] or Bucket(config).top_level_folders()
     skipped = [f for f in chosen if f in excluded]
@@ -47,6 +43,17 @@ def import_folders(
         print(f"skipping excluded folders: {', '.join(skipped)}")
     if not chosen:
         raise SettingsError(f"bucket {config.bucket!r} holds no folder to import")
+    return chosen
+
+
+def import_folders(
+    folders: list[str],
+    dry_run: bool | None = None,
+    safe_run: bool | None = None,
+    echo: bool = True,
+) -> list[FolderSummary]:
+    chosen = choose_folders(folders, echo)
+    instance = instance_from_env()
 
     from media_import.definitions import build_definitions
     from media_import.defs.importing.jobs import IMPORT_JOB_NAME
@@ -74,7 +81,7 @@ def count_bucket(echo: bool = True) -> bool:
     from media_import.definitions import build_definitions
 
     job = build_definitions().resolve_job_def("bucket_inventory_job")
-    result = job.execute_in_process(instance=_instance(), raise_on_error=False)
+    result = job.execute_in_process(instance=instance_from_env(), raise_on_error=False)
     if echo:
         print(f"bucket_inventory: {'materialised' if result.success else 'FAILED'}")
     return result.success

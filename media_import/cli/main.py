@@ -1,11 +1,13 @@
 """`media-import`: the command a cron-launched deployment (or an engineer) calls.
 
     media-import run [--folder F ...] [--dry-run] [--safe-run]
+    media-import backfill [--folder F ...]
     media-import demo
     media-import demo-upload FOLDER | demo-remove KEY   (while the demo runs)
 
 `run` materialises the import of the given folders (all discovered folders when none) through
 Dagster, against the instance in DAGSTER_HOME, so every run shows in the UI's run history.
+`backfill` queues the same imports as a Dagster backfill, for the daemon to run.
 """
 
 from __future__ import annotations
@@ -41,6 +43,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="abort with nothing written on any rejection or incomplete asset",
     )
+    backfill = commands.add_parser(
+        "backfill", help="queue imports of folders for the daemon (one run per folder)"
+    )
+    backfill.add_argument(
+        "--folder",
+        action="append",
+        default=[],
+        metavar="F",
+        help="top-level folder to backfill (repeatable); default: every folder of the bucket",
+    )
+    backfill.add_argument(
+        "--workspace", default="workspace.yaml", help="the Dagster workspace file to load"
+    )
     commands.add_parser(
         "demo", help="start a local PostgreSQL, S3 server and the Dagster UI with a sample archive"
     )
@@ -61,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from media_import.demo.run import run_demo
 
             return run_demo()
+        if args.command == "backfill":
+            return _backfill(args.folder, args.workspace)
         if args.command in ("demo-upload", "demo-remove"):
             return _operate(args)
         return _run(args.folder, args.dry_run, args.safe_run)
@@ -69,6 +86,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _backfill(folders: list[str], workspace: str) -> int:
+    from pathlib import Path
+
+    from dotenv import load_dotenv
+
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    from media_import.cli.backfill import submit_backfill
+
+    return submit_backfill(folders, Path(workspace).resolve())
 
 
 def _operate(args: argparse.Namespace) -> int:

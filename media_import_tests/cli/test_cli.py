@@ -166,3 +166,31 @@ def test_count_bucket_materialises_bucket_inventory_in_the_instance(
         [o for o in build_sample_archive() if o.key.startswith(("BRD/", "FILE/"))]
     )
     assert sorted(instance.get_dynamic_partitions("folders")) == ["BRD", "FILE"]
+
+
+def test_backfill_queues_one_run_per_folder_for_the_daemon_and_can_be_repeated(
+    sample_bucket: dict[str, str], dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workspace = str(REPO / "workspace.yaml")
+    assert main(["backfill", "--folder", "BRD", "--folder", "FILE", "--workspace", workspace]) == 0
+    assert "backfilling 2 folder(s): BRD, FILE" in capsys.readouterr().out
+
+    instance = dg.DagsterInstance.get()
+    runs = instance.get_runs(dg.RunsFilter(tags={"media_import/launched_by": "cli"}))
+    # Queued behind the run coordinator's limits, tagged as one backfill, one run per folder.
+    assert {r.status for r in runs} == {dg.DagsterRunStatus.QUEUED}
+    assert sorted(r.tags["dagster/partition"] for r in runs) == ["BRD", "FILE"]
+    assert len({r.tags["dagster/backfill"] for r in runs}) == 1
+    assert {r.job_name for r in runs} == {"import_folder"}
+
+    # Again: another backfill, queued the same way (the import itself is idempotent).
+    assert main(["backfill", "--folder", "BRD", "--workspace", workspace]) == 0
+    runs = instance.get_runs(dg.RunsFilter(tags={"media_import/launched_by": "cli"}))
+    assert len(runs) == 3 and len({r.tags["dagster/backfill"] for r in runs}) == 2
+
+
+def test_backfill_without_a_workspace_file_says_so(
+    sample_bucket: dict[str, str], dagster_home: Path, tmp_path: Path, capsys
+) -> None:
+    assert main(["backfill", "--workspace", str(tmp_path / "nope.yaml")]) == 2
+    assert "workspace file" in capsys.readouterr().err
