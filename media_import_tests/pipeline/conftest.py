@@ -271,4 +271,3 @@ def instance() -> dg.DagsterInstance:
 @pytest.fixture
 def pipeline(s3_env: dict[str, str], database_url: str, instance: dg.DagsterInstance) -> Pipeline:
     return Pipeline(instance, database_url)
-

@@ -90,9 +90,7 @@ def test_removing_a_collateral_soft_deletes_only_that_file(pipeline, put_many, s
     assert run.checks()["keys_exist_in_bucket"].passed
 
 
-def test_a_collateral_overwritten_in_place_is_updated_not_duplicated(
-    pipeline, put_many, bucket
-):
+def test_a_collateral_overwritten_in_place_is_updated_not_duplicated(pipeline, put_many, bucket):
     asset = make_asset("VHS", "VO-VHS-00001")
     put_many(asset.items())
     pipeline.run("VHS")
@@ -112,9 +110,7 @@ def test_a_collateral_overwritten_in_place_is_updated_not_duplicated(
     assert pipeline.assets()["VO-VHS-00001"]["deleted_at"] is None
 
 
-def test_a_streaming_copy_overwritten_with_its_checksum_is_reimported(
-    pipeline, put_many, bucket
-):
+def test_a_streaming_copy_overwritten_with_its_checksum_is_reimported(pipeline, put_many, bucket):
     asset = make_asset("VHS", "VO-VHS-00001")
     put_many(asset.items())
     pipeline.run("VHS")
@@ -153,9 +149,7 @@ def test_a_streaming_copy_overwritten_with_wrong_bytes_leaves_the_asset_deleted_
     assert not run.checks()["no_rejected_assets"].passed
 
 
-def test_a_dry_run_reports_removals_without_touching_the_catalog(
-    pipeline, put_many, s3, bucket
-):
+def test_a_dry_run_reports_removals_without_touching_the_catalog(pipeline, put_many, s3, bucket):
     asset = make_asset("VHS", "VO-VHS-00001")
     put_many(asset.items())
     pipeline.run("VHS")
