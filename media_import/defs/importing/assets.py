@@ -74,7 +74,7 @@ def s3_objects(
 ) -> dg.MaterializeResult:
     bucket, rules = s3.open(), import_settings.rules()
     started = datetime.now(UTC)
-    with transient_retries(context), catalog.connect() as conn:
+    with transient_retries(context, s3.config()), catalog.connect() as conn:
         found = [discover_folder(bucket, conn, folder, rules) for folder in folders_of(context)]
     ignored: Counter[str] = sum((d.ignored for d in found), Counter())
     return dg.MaterializeResult(
@@ -115,7 +115,7 @@ def validated_inventory(
     import_settings: ImportSettings,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     rules = import_settings.rules()
-    with transient_retries(context), catalog.connect() as conn:
+    with transient_retries(context, s3.config()), catalog.connect() as conn:
         results = [
             validate_folder(conn, s3.bucket, folder, rules) for folder in folders_of(context)
         ]
@@ -173,7 +173,7 @@ def new_media_files(
     import_settings: ImportSettings,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     bucket = s3.open()
-    with transient_retries(context), catalog.connect() as conn:
+    with transient_retries(context, s3.config()), catalog.connect() as conn:
         plans = [plan_folder(bucket, conn, folder) for folder in folders_of(context)]
     rejections: list[Rejection] = [r for p in plans for r in p.rejections]
     deferred = [a for p in plans for a in p.assets(Decision.DEFERRED)]
@@ -262,7 +262,7 @@ def catalog_records(
     dry_run = import_settings.dry_run
     folders = folders_of(context)
     bucket = s3.bucket
-    with transient_retries(context), catalog.connect() as conn:
+    with transient_retries(context, s3.config()), catalog.connect() as conn:
         done = [import_folder(conn, bucket, f, context.run.run_id, dry_run) for f in folders]
         missing = [m for f in folders for m in catalog_checks.missing_from_catalog(conn, bucket, f)]
         duplicated = [d for f in folders for d in catalog_checks.duplicated_codes(conn, bucket, f)]
