@@ -50,9 +50,7 @@ def test_one_run_imports_every_folder_of_its_range(pipeline, put_many):
     assert pipeline.count("asset_file") == 12
 
 
-def test_a_rejection_in_one_folder_fails_the_run_check_not_the_other_folders(
-    pipeline, put_many
-):
+def test_a_rejection_in_one_folder_fails_the_run_check_not_the_other_folders(pipeline, put_many):
     put_many([*make_asset("VHS", "VO-VHS-00001").items(), ("BRD/not-a-code.mp4", b"x")])
     register_folders(pipeline.instance, ["VHS", "BRD"])
 
