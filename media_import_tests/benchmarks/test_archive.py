@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 
 import pytest
@@ -73,13 +72,14 @@ def test_each_asset_has_its_four_files():
         assert suffixes == {streaming, ".json", ".md5", ".pdf"}, code
 
 
-def test_a_million_keys_generate_quickly():
-    # The 1M benchmark lists its archive from the spec; a regression to anything per-key
-    # expensive (sorting, regex) would show here. Generous bound: it takes ~0.6 s.
-    started = time.perf_counter()
-    count = sum(1 for _ in ArchiveSpec(1_000_000))
+def test_a_million_keys_are_generated_unique_and_in_order():
+    # Speed is the benchmark's business (no timed unit tests); here only that 1M keys come
+    # out whole, unique and in S3 order, without holding bodies.
+    previous, count = "", 0
+    for key in ArchiveSpec(1_000_000):
+        assert key > previous
+        previous, count = key, count + 1
     assert count == 1_000_000
-    assert time.perf_counter() - started < 5
 
 
 def test_spec_rejects_what_cannot_be_numbered():

@@ -1,0 +1,325 @@
+"""The benchmark: synthetic archives, the four scenarios, the baseline, a Markdown table.
+
+    python -m benchmarks.run                      10k, 100k (moto and stand-in), 1M (stand-in,
+                                                  with and without AWS-like latency)
+    python -m benchmarks.run --sizes 10k --endpoints moto --no-baseline   the CI smoke run
+    python -m benchmarks.run --sizes 1m --latency aws
+
+Every measurement runs in a child process (benchmarks.scenario) so its peak memory is its own;
+media_import runs through Dagster (the import job over every folder as one run, as a
+single-run backfill does). Results: docs/benchmarks.md (and .json beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+from psycopg import sql
+
+from benchmarks.archive import ArchiveSpec
+
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+AWS_LATENCY = (0.100, 0.030)  # seconds per LIST page, per GET: a plausible AWS round trip
+ROOT = Path(__file__).resolve().parents[1]
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret"}
+
+
+class Endpoint(Protocol):
+    endpoint_url: str
+    bucket: str
+    label: str
+
+    def put(self, key: str, body: bytes) -> None: ...
+
+
+@dataclass
+class MotoEndpoint:
+    """moto's server (real S3 semantics), in this process, seeded straight into its backend:
+    uploading 100k objects over HTTP would take moto ~12 minutes."""
+
+    spec: ArchiveSpec
+    bucket: str = "bench"
+    label: str = "moto"
+    endpoint_url: str = ""
+    _server: Any = None
+    _backend: Any = None
+
+    def __enter__(self) -> MotoEndpoint:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        self.endpoint_url = f"http://127.0.0.1:{self._server.get_host_and_port()[1]}"
+        self._backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+        self._backend.create_bucket(self.bucket, "us-east-1")
+        for key, body in self.spec.items():
+            self.put(key, body)
+        return self
+
+    def put(self, key: str, body: bytes) -> None:
+        self._backend.put_object(self.bucket, key, body)
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+
+@dataclass
+class StandInEndpoint:
+    spec: ArchiveSpec
+    latency: tuple[float, float] = (0.0, 0.0)
+    bucket: str = "bench"
+    endpoint_url: str = ""
+    _standin: Any = None
+
+    @property
+    def label(self) -> str:
+        if self.latency == (0.0, 0.0):
+            return "stand-in"
+        return f"stand-in, {self.latency[0] * 1000:.0f} ms/LIST {self.latency[1] * 1000:.0f} ms/GET"
+
+    def __enter__(self) -> StandInEndpoint:
+        from benchmarks.s3_standin import StandIn
+
+        self._standin = StandIn(self.spec, self.bucket, 0, *self.latency).start()
+        self.endpoint_url = self._standin.endpoint_url
+        return self
+
+    def put(self, key: str, body: bytes) -> None:
+        self._standin.add(key, body)
+
+    def __exit__(self, *exc: object) -> None:
+        self._standin.stop()
+
+
+@dataclass
+class Case:
+    size: str
+    endpoint: str
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+
+@contextmanager
+def postgres(admin_url: str | None) -> Iterator[str]:
+    """An admin URL: the given server, or an embedded PostgreSQL in a temporary directory."""
+    if admin_url:
+        yield admin_url
+        return
+    from media_import.devstack import EmbeddedPostgres
+
+    tmp = Path(tempfile.mkdtemp(prefix="media-import-bench-pg-"))
+    server = EmbeddedPostgres(tmp / "data")
+    try:
+        server.start()
+        yield server.url()
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fresh_database(admin_url: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+# -- scenarios ------------------------------------------------------------------------------
+
+
+def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scenario", *args],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stderr[-4000:])
+        raise RuntimeError(f"benchmark child {args} failed ({done.returncode})")
+    return json.loads(lines[-1])
+
+
+def run_case(spec: ArchiveSpec, endpoint: Endpoint, admin_url: str, baseline: bool) -> Case:
+    case = Case(size=_size_label(spec.objects), endpoint=endpoint.label)
+    env = {
+        "S3_ENDPOINT_URL": endpoint.endpoint_url,
+        "BUCKET_NAME": endpoint.bucket,
+        "AWS_REGION": "us-east-1",
+        "DATABASE_URL": fresh_database(admin_url),
+        **CREDENTIALS,
+    }
+    say = _progress(case)
+    case.results["first_import"] = say("first import", child(["import"], env))
+    extra = spec.extra_keys(max(1, spec.assets // 100))
+    for key in extra:
+        endpoint.put(key, spec.body(key))
+    case.results["one_percent_new"] = say("1% new", child(["import"], env))
+    case.results["nothing_changed"] = say("nothing changed", child(["import"], env))
+    case.results["single_upload"] = say("single upload", _single_upload(spec, endpoint, env))
+    if baseline:
+        base_env = {**env, "DATABASE_URL": fresh_database(admin_url)}
+        case.results["baseline_first_import"] = say("baseline", child(["baseline"], base_env))
+    return case
+
+
+def _single_upload(spec: ArchiveSpec, endpoint: Endpoint, env: dict[str, str]) -> dict[str, Any]:
+    """An asset whose sidecars are already in (imported as deferred); its streaming copy is the
+    single upload, timed from the upload to its catalog row through the sensor path."""
+    added = max(1, spec.assets // 100)
+    already = set(spec.extra_keys(added))
+    keys = [k for k in spec.extra_keys(added + 1) if k not in already]
+    streaming = next(k for k in keys if k.endswith((".mp4", ".mp3")))
+    for key in keys:
+        if key != streaming:
+            endpoint.put(key, spec.body(key))
+    child(["import"], env)  # the sidecars alone: a deferred asset, and the sensors' view primed
+    endpoint.put(streaming, spec.body(streaming))
+    return child(["sensor", streaming], env)
+
+
+def _size_label(objects: int) -> str:
+    return f"{objects // 1000}k" if objects < 1_000_000 else f"{objects // 1_000_000}M"
+
+
+def _progress(case: Case) -> Any:
+    def say(what: str, result: dict[str, Any]) -> dict[str, Any]:
+        seconds = result.get("total_seconds") or result.get("run_seconds", 0)
+        print(
+            f"  {case.size} {case.endpoint}: {what}: {seconds:.2f}s, "
+            f"peak {result.get('peak_rss_mb', 0):.0f} MB",
+            flush=True,
+        )
+        return result
+
+    return say
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    import dagster
+    import obstore
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        line.split()[1]
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return {
+        "cpu": f"{cpu} x {os.cpu_count()}",
+        "memory": f"{int(memory) / 1024 / 1024:.0f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "dagster": dagster.__version__,
+        "obstore": getattr(obstore, "__version__", "?"),
+        "psycopg": psycopg.__version__,
+    }
+
+
+def render(cases: list[Case], info: dict[str, str], postgres_version: str) -> str:
+    from benchmarks.report import render_markdown
+
+    return render_markdown(cases, {**info, "postgresql": postgres_version})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--sizes", default="10k,100k,1m", help="comma-separated: 10k,100k,1m")
+    parser.add_argument(
+        "--latency", choices=("none", "aws", "both"), default="both",
+        help="stand-in sizes: without injected latency, with AWS-like latency, or both",
+    )  # fmt: skip
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
+    parser.add_argument(
+        "--endpoints", help="only these: moto, standin, standin-aws (comma-separated)"
+    )
+    parser.add_argument("--database-url", help="admin URL of a PostgreSQL (default: embedded)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    sizes = [SIZES[s.strip().lower()] for s in args.sizes.split(",")]
+    cases: list[Case] = []
+    started = datetime.now(UTC)
+    with postgres(args.database_url) as admin_url:
+        with psycopg.connect(admin_url) as conn:
+            pg_version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        for objects in sizes:
+            spec = ArchiveSpec(objects)
+            for endpoint in _endpoints(spec, args.latency, args.endpoints):
+                began = time.perf_counter()
+                with endpoint:
+                    print(f"{_size_label(objects)} on {endpoint.label} "
+                          f"(ready in {time.perf_counter() - began:.0f}s)", flush=True)  # fmt: skip
+                    # The baseline's sequential GETs would take hours at 1M or with latency.
+                    baseline = (
+                        not args.no_baseline
+                        and objects <= 100_000
+                        and _kind(endpoint) != "standin-aws"
+                    )
+                    cases.append(run_case(spec, endpoint, admin_url, baseline))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    info = {**machine(), "run": started.strftime("%Y-%m-%d %H:%M UTC")}
+    out.write_text(render(cases, info, pg_version))
+    out.with_suffix(".json").write_text(
+        json.dumps({"machine": info, "cases": [c.__dict__ for c in cases]}, indent=2) + "\n"
+    )
+    print(f"results: {out}")
+    return 0
+
+
+def _endpoints(spec: ArchiveSpec, latency: str, only: str | None) -> list[Any]:
+    """moto for 10k and 100k (real server semantics), the stand-in at every size (the targets
+    are set against it), with AWS-like latency too when asked."""
+    chosen: list[Any] = []
+    if spec.objects <= 100_000:
+        chosen.append(MotoEndpoint(spec))
+    if latency in ("none", "both"):
+        chosen.append(StandInEndpoint(spec))
+    if latency in ("aws", "both") and spec.objects > 100_000:
+        chosen.append(StandInEndpoint(spec, AWS_LATENCY))
+    return [e for e in chosen if only is None or _kind(e) in only.split(",")]
+
+
+def _kind(endpoint: Any) -> str:
+    if isinstance(endpoint, MotoEndpoint):
+        return "moto"
+    return "standin" if endpoint.latency == (0.0, 0.0) else "standin-aws"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

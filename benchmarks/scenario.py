@@ -1,0 +1,189 @@
+"""One benchmark measurement, run in its own process so that its peak memory is its own.
+
+    python -m benchmarks.scenario import          the import job over every folder, one run
+    python -m benchmarks.scenario sensor KEY      reconciliation ticks until KEY's folder is
+                                                  requested, then that run
+    python -m benchmarks.scenario baseline        the original importer's approach
+
+The bucket and catalog come from the usual environment variables (S3_ENDPOINT_URL,
+BUCKET_NAME, AWS_*, DATABASE_URL). Prints one JSON object on its last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+import dagster as dg
+
+PHASES = ("s3_objects", "validated_inventory", "new_media_files", "catalog_records")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def _defs() -> dg.Definitions:
+    from media_import.definitions import build_definitions
+
+    return build_definitions()
+
+
+def _folders() -> list[str]:
+    from media_import.core.storage import Bucket
+    from media_import.preflight import preflight
+
+    config, _ = preflight(os.environ)
+    return Bucket(config).top_level_folders()
+
+
+def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """Each step's wall time, from the run's event log (STEP_START to STEP_SUCCESS)."""
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS":
+            seconds[event.step_key] = entry.timestamp - started[event.step_key]
+    return seconds
+
+
+def run_import() -> dict[str, Any]:
+    """Every folder of the bucket in one run (what a single-run backfill does)."""
+    from media_import.core.partition_keys import folder_to_partition_key
+    from media_import.defs.importing.partitions import register_folders
+
+    instance = dg.DagsterInstance.ephemeral()
+    started = time.perf_counter()
+    folders = _folders()
+    register_folders(instance, folders)
+    keys = [folder_to_partition_key(f) for f in folders]
+    job = _defs().resolve_job_def("import_folder")
+    ready = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+        raise_on_error=False,
+    )
+    finished = time.perf_counter()
+    steps = step_seconds(instance, result.run_id)
+    return {
+        "success": result.success,
+        "folders": len(folders),
+        "load_seconds": ready - started,
+        "run_seconds": finished - ready,
+        "phases": {p: steps.get(p) for p in PHASES},
+        "dagster_overhead_seconds": (finished - ready) - sum(steps.values()),
+        "metadata": _metadata(result),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    wanted = {
+        "s3_objects": ("found", "considered"),
+        "new_media_files": ("new", "ready_assets", "deferred", "rejected_files", "sidecars_read"),
+        "catalog_records": ("inserted_assets", "inserted_files", "soft_deleted_files"),
+    }
+    out: dict[str, Any] = {}
+    for node, names in wanted.items():
+        mats = result.asset_materializations_for_node(node)
+        if mats:
+            out.update({n: mats[0].metadata[n].value for n in names if n in mats[0].metadata})
+    return out
+
+
+def run_sensor_path(key: str) -> dict[str, Any]:
+    """From an uploaded object to its catalog row: reconciliation ticks (continuing the pass
+    until the key's folder is requested), then the requested run."""
+    from media_import.defs.automation.resources import event_queue_from_env
+    from media_import.defs.automation.sensors import build_reconciliation_sensor
+    from media_import.defs.importing.resources import resources_from_env
+
+    instance = dg.DagsterInstance.ephemeral()
+    defs = _defs()
+    resources = {**resources_from_env(), "s3_events": event_queue_from_env()}
+    sensor = build_reconciliation_sensor()
+    folder = key.split("/", 1)[0]
+    started = time.perf_counter()
+    cursor, ticks, requests = None, 0, []
+    while not requests and ticks < 50:
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources=resources
+        ) as context:
+            result = sensor(context)
+        ticks += 1
+        cursor = result.cursor
+        for req in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        requests = [r for r in result.run_requests or [] if r.partition_key == folder]
+    detected = time.perf_counter()
+    job = defs.resolve_job_def("import_folder")
+    runs = [
+        job.execute_in_process(
+            instance=instance,
+            partition_key=r.partition_key,
+            tags=dict(r.tags),
+            raise_on_error=False,
+        )
+        for r in requests
+    ]
+    finished = time.perf_counter()
+    return {
+        "success": bool(runs) and all(r.success for r in runs),
+        "ticks": ticks,
+        "detect_seconds": detected - started,
+        "run_seconds": finished - detected,
+        "total_seconds": finished - started,
+        "metadata": _metadata(runs[0]) if runs else {},
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_baseline_scenario() -> dict[str, Any]:
+    from benchmarks.baseline import run_baseline
+
+    started = time.perf_counter()
+    result = run_baseline(
+        os.environ.get("S3_ENDPOINT_URL"),
+        os.environ["BUCKET_NAME"],
+        os.environ["DATABASE_URL"],
+        os.environ["AWS_ACCESS_KEY_ID"],
+        os.environ["AWS_SECRET_ACCESS_KEY"],
+        os.environ.get("AWS_REGION", "us-east-1"),
+    )
+    return {
+        "total_seconds": time.perf_counter() - started,
+        **result.to_dict(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    what = argv[0] if argv else "import"
+    if what == "import":
+        out = run_import()
+    elif what == "sensor":
+        out = run_sensor_path(argv[1])
+    elif what == "baseline":
+        out = run_baseline_scenario()
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    print(json.dumps(out, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
