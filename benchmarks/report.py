@@ -7,8 +7,8 @@ from typing import Any
 SCENARIOS = (
     ("first_import", "1. first import (all new)"),
     ("one_percent_new", "2. steady state, 1% new"),
-    ("nothing_changed", "3. nothing changed"),
 )
+REIMPORT = ("reimport_unchanged", "3b. import run over an unchanged bucket")
 PHASES = ("s3_objects", "validated_inventory", "new_media_files", "catalog_records")
 
 
@@ -43,6 +43,15 @@ def render_case(case: Any) -> list[str]:
     for key, name in SCENARIOS:
         if key in case.results:
             lines.append(_import_row(name, case.results[key], objects))
+    same = case.results.get("nothing_changed")
+    if same:
+        lines.append(
+            f"| 3. nothing changed: one reconciliation pass | {same['total_seconds']:.2f} | "
+            f"{objects / same['total_seconds']:,.0f} | {same['ticks']} tick(s), "
+            f"{same['runs_requested']} run(s) requested | | | | | {same['peak_rss_mb']:.0f} | 0 |"
+        )
+    if REIMPORT[0] in case.results:
+        lines.append(_import_row(REIMPORT[1], case.results[REIMPORT[0]], objects))
     single = case.results.get("single_upload")
     if single:
         lines.append(

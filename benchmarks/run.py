@@ -180,7 +180,8 @@ def run_case(spec: ArchiveSpec, endpoint: Endpoint, admin_url: str, baseline: bo
     for key in extra:
         endpoint.put(key, spec.body(key))
     case.results["one_percent_new"] = say("1% new", child(["import"], env))
-    case.results["nothing_changed"] = say("nothing changed", child(["import"], env))
+    case.results["nothing_changed"] = say("nothing changed", child(["reconcile"], env))
+    case.results["reimport_unchanged"] = say("re-import unchanged", child(["import"], env))
     case.results["single_upload"] = say("single upload", _single_upload(spec, endpoint, env))
     if baseline:
         base_env = {**env, "DATABASE_URL": fresh_database(admin_url)}

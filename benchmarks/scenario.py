@@ -3,6 +3,7 @@
     python -m benchmarks.scenario import          the import job over every folder, one run
     python -m benchmarks.scenario sensor KEY      reconciliation ticks until KEY's folder is
                                                   requested, then that run
+    python -m benchmarks.scenario reconcile       one whole reconciliation pass (nothing changed)
     python -m benchmarks.scenario baseline        the original importer's approach
 
 The bucket and catalog come from the usual environment variables (S3_ENDPOINT_URL,
@@ -151,6 +152,41 @@ def run_sensor_path(key: str) -> dict[str, Any]:
     }
 
 
+def run_reconciliation_pass() -> dict[str, Any]:
+    """The cost of noticing that nothing changed: one whole reconciliation pass over the
+    bucket (as many ticks as its key and time budgets need) and the run requests it makes."""
+    from media_import.defs.automation.resources import event_queue_from_env
+    from media_import.defs.automation.sensors import build_reconciliation_sensor
+    from media_import.defs.importing.resources import resources_from_env
+
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {**resources_from_env(), "s3_events": event_queue_from_env()}
+    sensor = build_reconciliation_sensor()
+    started = time.perf_counter()
+    cursor: str | None = None
+    ticks, requested, listed = 0, 0, 0
+    while True:
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources=resources
+        ) as context:
+            result = sensor(context)
+        ticks += 1
+        requested += len(result.run_requests or [])
+        state = json.loads(result.cursor)
+        if state["start_after"] is None:  # the pass reached the end of the bucket
+            break
+        listed = state["listed_in_pass"]
+        cursor = result.cursor
+    return {
+        "success": True,
+        "ticks": ticks,
+        "runs_requested": requested,
+        "listed_before_last_tick": listed,
+        "total_seconds": time.perf_counter() - started,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def run_baseline_scenario() -> dict[str, Any]:
     from benchmarks.baseline import run_baseline
 
@@ -176,6 +212,8 @@ def main(argv: list[str]) -> int:
         out = run_import()
     elif what == "sensor":
         out = run_sensor_path(argv[1])
+    elif what == "reconcile":
+        out = run_reconciliation_pass()
     elif what == "baseline":
         out = run_baseline_scenario()
     else:

@@ -23,11 +23,15 @@ def test_the_10k_benchmark_runs_every_scenario(tmp_path, pg_server):
     assert done.returncode == 0, done.stderr[-3000:]
     (case,) = json.loads(out.with_suffix(".json").read_text())["cases"]
     results = case["results"]
-    first, new, same = (results[k] for k in ("first_import", "one_percent_new", "nothing_changed"))
+    first, new, same = (
+        results[k] for k in ("first_import", "one_percent_new", "reimport_unchanged")
+    )
     assert first["success"] and first["folders"] == 16
     assert first["metadata"]["inserted_files"] == 10_000
     assert new["metadata"]["inserted_files"] == 100  # 1% of the assets, 4 files each
     assert same["metadata"]["inserted_files"] == 0
+    reconcile = results["nothing_changed"]  # a whole pass, nothing to do
+    assert (reconcile["ticks"], reconcile["runs_requested"]) == (1, 0)
     single = results["single_upload"]
     assert single["success"] and single["ticks"] == 1
     assert single["metadata"]["inserted_files"] == 4  # the streaming copy completes its asset
