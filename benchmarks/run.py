@@ -81,6 +81,7 @@ class MotoEndpoint:
 
     def __exit__(self, *exc: object) -> None:
         self._server.stop()
+        self._backend.reset()  # moto's backend is per process: free it for the next size
 
 
 @dataclass
