@@ -279,29 +279,39 @@ def main(argv: list[str] | None = None) -> int:
     with postgres(args.database_url) as admin_url:
         with psycopg.connect(admin_url) as conn:
             pg_version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        for objects in sizes:
-            spec = ArchiveSpec(objects)
-            for endpoint in _endpoints(spec, args.latency, args.endpoints):
-                began = time.perf_counter()
-                with endpoint:
-                    print(f"{_size_label(objects)} on {endpoint.label} "
-                          f"(ready in {time.perf_counter() - began:.0f}s)", flush=True)  # fmt: skip
-                    # The baseline's sequential GETs would take hours at 1M or with latency.
-                    baseline = (
-                        not args.no_baseline
-                        and objects <= 100_000
-                        and _kind(endpoint) != "standin-aws"
-                    )
-                    cases.append(run_case(spec, endpoint, admin_url, baseline))
-    out = Path(args.out)
+        info = {**machine(), "run": started.strftime("%Y-%m-%d %H:%M UTC")}
+        out = Path(args.out)
+        for objects, endpoint in _plan(sizes, args.latency, args.endpoints):
+            spec = endpoint.spec
+            began = time.perf_counter()
+            with endpoint:
+                print(f"{_size_label(objects)} on {endpoint.label} "
+                      f"(ready in {time.perf_counter() - began:.0f}s)", flush=True)  # fmt: skip
+                # The baseline's sequential GETs would take hours at 1M or with latency.
+                baseline = (
+                    not args.no_baseline and objects <= 100_000 and _kind(endpoint) != "standin-aws"
+                )
+                cases.append(run_case(spec, endpoint, admin_url, baseline))
+            # Written after every case: a long run interrupted still leaves what it measured.
+            write_results(out, cases, info, pg_version)
+    print(f"results: {out}")
+    return 0
+
+
+def write_results(out: Path, cases: list[Case], info: dict[str, str], pg_version: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    info = {**machine(), "run": started.strftime("%Y-%m-%d %H:%M UTC")}
     out.write_text(render(cases, info, pg_version))
     out.with_suffix(".json").write_text(
         json.dumps({"machine": info, "cases": [c.__dict__ for c in cases]}, indent=2) + "\n"
     )
-    print(f"results: {out}")
-    return 0
+
+
+def _plan(sizes: list[int], latency: str, only: str | None) -> list[tuple[int, Any]]:
+    """Cheapest and most telling first: the stand-in cases (the targets' reference) before
+    moto's, and AWS-like latency (the slowest) last."""
+    planned = [(n, e) for n in sizes for e in _endpoints(ArchiveSpec(n), latency, only)]
+    order = {"standin": 0, "moto": 1, "standin-aws": 2}
+    return sorted(planned, key=lambda p: (order[_kind(p[1])], p[0]))
 
 
 def _endpoints(spec: ArchiveSpec, latency: str, only: str | None) -> list[Any]:
