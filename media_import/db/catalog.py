@@ -18,6 +18,16 @@ from media_import.core.assembly import AssetPlan, Candidate, Decision, FilePlan
 from media_import.core.inventory import KeyVerdict, Role
 from media_import.core.storage import ObjectInfo
 
+# Tables just bulk-loaded have no statistics until autovacuum gets to them, and the planner
+# then takes them for near-empty: its nested loops over two 60k-row folders cost minutes.
+# Sampling them after a large load costs tens of milliseconds.
+ANALYZE_AFTER_ROWS = 2_000
+
+
+def analyze_if_large(conn: psycopg.Connection, table: str, rows: int) -> None:
+    if rows >= ANALYZE_AFTER_ROWS:
+        conn.execute(f"ANALYZE {table}")
+
 
 def lock_folder(conn: psycopg.Connection, bucket: str, folder: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{bucket}/{folder}",))
@@ -49,6 +59,7 @@ def replace_listing(
                     (bucket, folder, o.key, o.size, o.etag, o.last_modified, listed_at, considered)
                 )
                 count += 1
+        analyze_if_large(conn, "ingest.listing", count)
     return count
 
 
@@ -91,6 +102,7 @@ def replace_inventory(
                         v.message,
                     )
                 )
+        analyze_if_large(conn, "ingest.inventory_file", len(verdicts))
 
 
 # -- phase 2: what the catalog does not hold yet ------------------------------------------------
@@ -191,6 +203,9 @@ def replace_pending(
             for p in plans:
                 for f in p.files:
                     copy.write_row(_pending_file_row(bucket, f))
+        files = sum(len(p.files) for p in plans)
+        analyze_if_large(conn, "ingest.pending_asset", len(plans))
+        analyze_if_large(conn, "ingest.pending_file", files)
 
 
 def _pending_asset_row(bucket: str, p: AssetPlan) -> tuple:
@@ -368,6 +383,9 @@ def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: s
         files = conn.execute(_INSERT_FILES_SQL, params).fetchall()
         recorded = conn.execute(_UPSERT_REJECTIONS_SQL, params).rowcount
         resolved = conn.execute(_RESOLVE_REJECTIONS_SQL, params).rowcount
+        # The next folder's anti-join reads these: keep their statistics current.
+        analyze_if_large(conn, "asset", len(assets))
+        analyze_if_large(conn, "asset_file", len(files))
     return ImportCounts(
         len(assets), len(files), recorded, resolved, int(deleted[0]), int(deleted[1])
     )

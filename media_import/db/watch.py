@@ -15,6 +15,7 @@ from datetime import datetime
 import psycopg
 
 from media_import.core.storage import ObjectInfo
+from media_import.db.catalog import analyze_if_large
 
 # -- folder generations ---------------------------------------------------------------------
 
@@ -143,8 +144,11 @@ def apply_listing_chunk(
         with conn.cursor().copy(
             "COPY listing_chunk (key, folder, etag, size_bytes, last_modified) FROM STDIN"
         ) as copy:
+            rows = 0
             for info, folder in objects:
                 copy.write_row((info.key, folder, info.etag, info.size, info.last_modified))
+                rows += 1
+        analyze_if_large(conn, "listing_chunk", rows)  # temporary tables are never autovacuumed
         params = {"bucket": bucket, "after": after, "upto": upto(), "folder": None}
         changes = _diff(conn, params)
         bump_folders(conn, bucket, sorted(changes))
@@ -174,6 +178,7 @@ def record_folder_listing(
             " FROM ingest.listing WHERE bucket = %s AND folder = %s AND considered",
             (bucket, folder),
         )
+        conn.execute("ANALYZE listing_chunk")
         params = {"bucket": bucket, "after": None, "upto": None, "folder": folder}
         covered = generation_before
         if _diff(conn, params):
