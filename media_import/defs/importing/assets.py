@@ -195,7 +195,7 @@ def new_media_files(
             "valid": sum(p.valid for p in plans),
             "skipped_already_catalogued": sum(p.skipped for p in plans),
             "new": sum(p.new_files for p in plans),
-            "ready_assets": sum(len(p.assets(Decision.IMPORT)) for p in plans),
+            "ready_assets": sum(p.asset_count(Decision.IMPORT) for p in plans),
             "ready_files": sum(p.files(Decision.IMPORT) + p.files(Decision.ATTACH) for p in plans),
             "deferred": len(deferred),
             "rejected_assets": len(rejected_assets),
