@@ -105,32 +105,43 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     return out
 
 
-def run_sensor_path(key: str) -> dict[str, Any]:
-    """From an uploaded object to its catalog row: reconciliation ticks (continuing the pass
-    until the key's folder is requested), then the requested run."""
+def _reconciliation_ticker(instance: dg.DagsterInstance) -> Any:
+    """A function ticking the reconciliation sensor from a cursor, as the daemon does
+    (dynamic partitions it asks for are added before its runs would be launched)."""
     from media_import.defs.automation.resources import event_queue_from_env
     from media_import.defs.automation.sensors import build_reconciliation_sensor
     from media_import.defs.importing.resources import resources_from_env
 
-    instance = dg.DagsterInstance.ephemeral()
-    defs = _defs()
     resources = {**resources_from_env(), "s3_events": event_queue_from_env()}
     sensor = build_reconciliation_sensor()
-    folder = key.split("/", 1)[0]
-    started = time.perf_counter()
-    cursor, ticks, requests = None, 0, []
-    while not requests and ticks < 50:
+
+    def tick(cursor: str | None) -> dg.SensorResult:
         with dg.build_sensor_context(
             instance=instance, cursor=cursor, resources=resources
         ) as context:
             result = sensor(context)
-        ticks += 1
-        cursor = result.cursor
         for req in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        return result
+
+    return tick
+
+
+def run_sensor_path(key: str) -> dict[str, Any]:
+    """From an uploaded object to its catalog row: reconciliation ticks (continuing the pass
+    until the key's folder is requested), then the requested run."""
+    instance = dg.DagsterInstance.ephemeral()
+    tick = _reconciliation_ticker(instance)
+    folder = key.split("/", 1)[0]
+    started = time.perf_counter()
+    cursor, ticks, requests = None, 0, []
+    while not requests and ticks < 50:
+        result = tick(cursor)
+        ticks += 1
+        cursor = result.cursor
         requests = [r for r in result.run_requests or [] if r.partition_key == folder]
     detected = time.perf_counter()
-    job = defs.resolve_job_def("import_folder")
+    job = _defs().resolve_job_def("import_folder")
     runs = [
         job.execute_in_process(
             instance=instance,
@@ -155,21 +166,12 @@ def run_sensor_path(key: str) -> dict[str, Any]:
 def run_reconciliation_pass() -> dict[str, Any]:
     """The cost of noticing that nothing changed: one whole reconciliation pass over the
     bucket (as many ticks as its key and time budgets need) and the run requests it makes."""
-    from media_import.defs.automation.resources import event_queue_from_env
-    from media_import.defs.automation.sensors import build_reconciliation_sensor
-    from media_import.defs.importing.resources import resources_from_env
-
-    instance = dg.DagsterInstance.ephemeral()
-    resources = {**resources_from_env(), "s3_events": event_queue_from_env()}
-    sensor = build_reconciliation_sensor()
+    tick = _reconciliation_ticker(dg.DagsterInstance.ephemeral())
     started = time.perf_counter()
     cursor: str | None = None
     ticks, requested, listed = 0, 0, 0
     while True:
-        with dg.build_sensor_context(
-            instance=instance, cursor=cursor, resources=resources
-        ) as context:
-            result = sensor(context)
+        result = tick(cursor)
         ticks += 1
         requested += len(result.run_requests or [])
         state = json.loads(result.cursor)

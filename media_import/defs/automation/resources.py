@@ -6,7 +6,8 @@ import dagster as dg
 from pydantic import Field
 
 from media_import.core.event_queue import EventQueue, QueueConfig
-from media_import.settings import REGION_VARS, first_set
+from media_import.defs.env import env_var_if_set
+from media_import.settings import REGION_VARS
 
 QUEUE_URL_VAR = "S3_EVENTS_QUEUE_URL"
 QUEUE_ENDPOINT_VAR = "SQS_ENDPOINT_URL"
@@ -49,16 +50,11 @@ class S3EventQueue(dg.ConfigurableResource):
         )
 
 
-def _env_or_none(name: str) -> dg.EnvVar | None:
-    return dg.EnvVar(name) if first_set((name,)) else None
-
-
 def event_queue_from_env() -> S3EventQueue:
-    region = first_set(REGION_VARS)
     return S3EventQueue(
-        queue_url=_env_or_none(QUEUE_URL_VAR),
-        endpoint_url=_env_or_none(QUEUE_ENDPOINT_VAR),
-        region=dg.EnvVar(region) if region else None,
-        access_key_id=_env_or_none("AWS_ACCESS_KEY_ID"),
-        secret_access_key=_env_or_none("AWS_SECRET_ACCESS_KEY"),
+        queue_url=env_var_if_set(QUEUE_URL_VAR),
+        endpoint_url=env_var_if_set(QUEUE_ENDPOINT_VAR),
+        region=env_var_if_set(*REGION_VARS),
+        access_key_id=env_var_if_set("AWS_ACCESS_KEY_ID"),
+        secret_access_key=env_var_if_set("AWS_SECRET_ACCESS_KEY"),
     )

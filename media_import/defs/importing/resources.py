@@ -17,6 +17,7 @@ from pydantic import Field
 from media_import.core.inventory import DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_EXCLUDED_FOLDERS, Rules
 from media_import.core.storage import DEFAULT_CONCURRENCY, LIST_PAGE_SIZE, Bucket, S3Config
 from media_import.db.migrate import migrate
+from media_import.defs.env import env_var_if_set
 from media_import.settings import (
     BUCKET_VARS,
     DEFAULT_FOLDER_TYPES,
@@ -139,11 +140,6 @@ class ImportSettings(dg.ConfigurableResource):
         return build_rules(self.excluded_folders, self.allowed_extensions, self.folder_types)
 
 
-def _env_or_none(*names: str) -> dg.EnvVar | None:
-    name = first_set(names)
-    return dg.EnvVar(name) if name else None
-
-
 def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     """Resources wired to the environment, original variable names included.
 
@@ -152,10 +148,10 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     """
     s3 = S3BucketResource(
         bucket=dg.EnvVar(first_set(BUCKET_VARS) or BUCKET_VARS[0]),
-        endpoint_url=_env_or_none(*ENDPOINT_VARS),
-        region=_env_or_none(*REGION_VARS),
-        access_key_id=_env_or_none("AWS_ACCESS_KEY_ID"),
-        secret_access_key=_env_or_none("AWS_SECRET_ACCESS_KEY"),
+        endpoint_url=env_var_if_set(*ENDPOINT_VARS),
+        region=env_var_if_set(*REGION_VARS),
+        access_key_id=env_var_if_set("AWS_ACCESS_KEY_ID"),
+        secret_access_key=env_var_if_set("AWS_SECRET_ACCESS_KEY"),
     )
     if first_set(("DATABASE_URL",)) or not first_set(("DB_HOST",)):
         catalog = CatalogDatabase(url=dg.EnvVar("DATABASE_URL"))
@@ -164,9 +160,9 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         catalog = CatalogDatabase(
             host=dg.EnvVar("DB_HOST"),
             port=dg.EnvVar.int(port) if port else None,
-            dbname=_env_or_none("DB_NAME"),
-            user=_env_or_none("DB_USER"),
-            password=_env_or_none("DB_PASSWORD"),
+            dbname=env_var_if_set("DB_NAME"),
+            user=env_var_if_set("DB_USER"),
+            password=env_var_if_set("DB_PASSWORD"),
         )
     settings = ImportSettings(
         dry_run=truthy(os.environ.get("ACH_DRY_RUN")),

@@ -11,9 +11,10 @@ import os
 import dagster as dg
 from pydantic import Field
 
+from media_import.defs.env import env_var_if_set, int_env_var_if_set
 from media_import.notify.daily import DEFAULT_SUMMARY_HOUR
 from media_import.notify.email import SmtpSettings
-from media_import.settings import first_set, split_list, truthy
+from media_import.settings import split_list, truthy
 
 
 class EmailNotifier(dg.ConfigurableResource):
@@ -80,32 +81,24 @@ def _default_port(use_ssl: bool, starttls: bool) -> int:
     return 587 if starttls else 25
 
 
-def _env_or_none(name: str) -> dg.EnvVar | None:
-    return dg.EnvVar(name) if first_set((name,)) else None
-
-
-def _int_env_or_none(name: str) -> int | None:  # an IntEnvVar is an int
-    return dg.EnvVar.int(name) if first_set((name,)) else None
-
-
 def notifier_from_env() -> EmailNotifier:
     """The notifier wired to SMTP_*, NOTIFY_* and DAGSTER_UI_URL.
 
     Only variables set now are referenced: an EnvVar of an unset variable fails when the
     resource is resolved, and most deployments leave most of these unset.
     """
-    hour = _int_env_or_none("NOTIFY_SUMMARY_HOUR")
+    hour = int_env_var_if_set("NOTIFY_SUMMARY_HOUR")
     return EmailNotifier(
-        smtp_host=_env_or_none("SMTP_HOST"),
-        smtp_port=_int_env_or_none("SMTP_PORT"),
-        smtp_username=_env_or_none("SMTP_USER"),
-        smtp_password=_env_or_none("SMTP_PASSWORD"),
+        smtp_host=env_var_if_set("SMTP_HOST"),
+        smtp_port=int_env_var_if_set("SMTP_PORT"),
+        smtp_username=env_var_if_set("SMTP_USER"),
+        smtp_password=env_var_if_set("SMTP_PASSWORD"),
         # Flags are read now (EnvVar has no boolean form), like ACH_DRY_RUN; they are no secret.
         smtp_starttls=truthy(os.environ.get("SMTP_STARTTLS")),
         smtp_ssl=truthy(os.environ.get("SMTP_SSL")),
-        sender=_env_or_none("NOTIFY_FROM"),
-        recipients=_env_or_none("NOTIFY_TO"),
-        ui_url=_env_or_none("DAGSTER_UI_URL"),
+        sender=env_var_if_set("NOTIFY_FROM"),
+        recipients=env_var_if_set("NOTIFY_TO"),
+        ui_url=env_var_if_set("DAGSTER_UI_URL"),
         # Not `hour or default`: an IntEnvVar is an int of value 0, hence falsy.
         summary_hour=DEFAULT_SUMMARY_HOUR if hour is None else hour,
     )
