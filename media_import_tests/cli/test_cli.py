@@ -58,10 +58,13 @@ def _catalog_counts(url: str) -> tuple[int, int, int]:
     return row
 
 
-def _closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port bound but never listening: connections to it are refused for the whole test.
+    (A port merely freed could be taken by another server meanwhile, and then answer.)"""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 def test_run_imports_given_folders_and_records_the_runs(
@@ -114,8 +117,9 @@ def test_unreachable_database_names_the_setting_and_hides_the_password(
     sample_bucket: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    closed_port: int,
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://media:s3cr3t@127.0.0.1:{_closed_port()}/x")
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://media:s3cr3t@127.0.0.1:{closed_port}/x")
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert "DATABASE_URL" in err and "s3cr3t" not in err and "Traceback" not in err
@@ -126,11 +130,12 @@ def test_unreachable_endpoint_and_missing_bucket_name_the_setting(
     sample_bucket: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    closed_port: int,
 ) -> None:
     monkeypatch.setenv("BUCKET_NAME", "no-such-bucket")
     assert main(["run"]) == 2
     assert "BUCKET_NAME" in capsys.readouterr().err
-    monkeypatch.setenv("S3_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("S3_ENDPOINT_URL", f"http://127.0.0.1:{closed_port}")
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert "S3_ENDPOINT_URL" in err and "Traceback" not in err
