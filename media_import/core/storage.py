@@ -7,16 +7,23 @@ The configuration surface is the usual one: endpoint (absent: AWS), bucket, keys
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import obstore
+import pyarrow as pa
+import pyarrow.compute as pc
 from obstore.store import S3Store
 
-# Concurrent GETs in flight. Sidecars are small, so latency (not bandwidth) bounds throughput.
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Concurrent GETs in flight (threads). Sidecars are small, so latency (not bandwidth) bounds
+# throughput: 64 in flight keep up with ~2k GETs/s at AWS-like 30 ms per GET.
 DEFAULT_CONCURRENCY = 64
 LIST_PAGE_SIZE = 1000
 
@@ -104,6 +111,30 @@ class Bucket:
                 for m in page
             ]
 
+    def list_batches(
+        self, prefix: str | None = None, start_after: str | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The same listing as `list_pages`, as Arrow record batches (key, size, etag,
+        last_modified): no Python object per key, so rules can run vectorised over a page."""
+        stream = obstore.list(
+            self.store,
+            prefix=prefix,
+            offset=start_after,
+            chunk_size=self.page_size,
+            return_arrow=True,
+        )
+        for raw in stream:
+            batch = pa.record_batch(raw)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column("path"),
+                    pc.cast(batch.column("size"), pa.int64()),
+                    pc.utf8_trim(batch.column("e_tag"), '"'),
+                    batch.column("last_modified"),
+                ],
+                names=["key", "size", "etag", "last_modified"],
+            )
+
     def top_level_folders(self) -> list[str]:
         """The bucket's top-level folders (common prefixes), without the trailing slash."""
         result = obstore.list_with_delimiter(self.store)
@@ -112,50 +143,42 @@ class Bucket:
     def read_many(self, reads: Sequence[RangeRead]) -> dict[str, bytes | Exception]:
         """Fetch many objects (or their heads) concurrently; failures are returned, not raised,
         so one unreadable sidecar rejects one asset instead of the whole folder."""
-        if not reads:
-            return {}
-        return asyncio.run(self._read_many(reads))
+        return self._concurrently(self._read_one, reads, lambda r: r.key, self.concurrency)
 
-    async def _read_many(self, reads: Sequence[RangeRead]) -> dict[str, bytes | Exception]:
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def one(read: RangeRead) -> tuple[str, bytes | Exception]:
-            async with gate:
-                try:
-                    if read.length is None:
-                        result = await obstore.get_async(self.store, read.key)
-                        return read.key, bytes(await result.bytes_async())
-                    body = await obstore.get_range_async(
-                        self.store, read.key, start=0, length=read.length
-                    )
-                    return read.key, bytes(body)
-                except Exception as exc:
-                    return read.key, exc
-
-        pairs = await asyncio.gather(*(one(r) for r in reads))
-        return dict(pairs)
+    def _read_one(self, read: RangeRead) -> bytes:
+        if read.length is None:
+            return bytes(obstore.get(self.store, read.key).bytes())
+        return bytes(obstore.get_range(self.store, read.key, start=0, length=read.length))
 
     def md5_many(self, keys: Sequence[str]) -> dict[str, str | Exception]:
         """MD5 of whole objects, streamed (streaming copies can be large)."""
-        if not keys:
+        return self._concurrently(self._md5_one, keys, lambda k: k, max(1, self.concurrency // 4))
+
+    def _md5_one(self, key: str) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        for chunk in obstore.get(self.store, key).stream(min_chunk_size=1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    @staticmethod
+    def _concurrently(
+        work: Callable[[T], R], items: Sequence[T], key: Callable[[T], str], workers: int
+    ) -> dict[str, R | Exception]:
+        # Threads, not asyncio: obstore's blocking calls release the GIL while Rust does the
+        # request, and skip asyncio's per-request task, future and semaphore bookkeeping,
+        # which cost more CPU than the request itself (7k GETs/s against 4k/s here, see
+        # docs/performance.md).
+        if not items:
             return {}
-        return asyncio.run(self._md5_many(keys))
 
-    async def _md5_many(self, keys: Sequence[str]) -> dict[str, str | Exception]:
-        gate = asyncio.Semaphore(max(1, self.concurrency // 4))
+        def guarded(item: T) -> tuple[str, R | Exception]:
+            try:
+                return key(item), work(item)
+            except Exception as exc:
+                return key(item), exc
 
-        async def one(key: str) -> tuple[str, str | Exception]:
-            async with gate:
-                try:
-                    digest = hashlib.md5(usedforsecurity=False)
-                    result = await obstore.get_async(self.store, key)
-                    async for chunk in result.stream(min_chunk_size=1 << 20):
-                        digest.update(chunk)
-                    return key, digest.hexdigest()
-                except Exception as exc:
-                    return key, exc
-
-        return dict(await asyncio.gather(*(one(k) for k in keys)))
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            return dict(pool.map(guarded, items))
 
     def check_reachable(self) -> None:
         """One cheap request, turning the usual misconfigurations into a clear message."""
