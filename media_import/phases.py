@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
 
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from media_import.core.assembly import (
     AssetPlan,
@@ -23,9 +24,10 @@ from media_import.core.assembly import (
     plan_group,
     sidecar_reads,
 )
-from media_import.core.inventory import Outcome, Rules, judge_key
-from media_import.core.storage import Bucket, ObjectInfo
-from media_import.db import catalog, watch
+from media_import.core.inventory import Rules
+from media_import.core.storage import Bucket
+from media_import.core.verdicts import Judged, judge_page
+from media_import.db import catalog, listing, watch
 
 
 @dataclass(frozen=True)
@@ -51,34 +53,44 @@ class Discovery:
 def discover_folder(
     bucket: Bucket, conn: psycopg.Connection, folder: str, rules: Rules
 ) -> Discovery:
-    """List the folder once and stage it. Every object is staged, ignored ones included, so
-    that removals are judged against the whole bucket: a catalogued file whose extension is no
-    longer allowed has not left the bucket and must not be soft-deleted."""
-    kept, kept_bytes = 0, 0
-    ignored: Counter[str] = Counter()
+    """List the folder once, judge every key once (vectorised, page by page) and stage the
+    listing with the verdicts. Every object is staged, ignored ones included, so that removals
+    are judged against the whole bucket: a catalogued file whose extension is no longer
+    allowed has not left the bucket and must not be soft-deleted."""
+    tally = _Tally()
     # Read before listing: whatever the sensors saw change up to now is in this listing.
     generation = watch.current_generation(conn, bucket.name, folder)
 
-    def judged(objects: Iterator[ObjectInfo]) -> Iterator[tuple[ObjectInfo, bool]]:
-        nonlocal kept, kept_bytes
-        for info in objects:
-            verdict = judge_key(info.key, rules)
-            considered = verdict.outcome is not Outcome.IGNORED
-            if considered:
-                kept += 1
-                kept_bytes += info.size
-            else:
-                ignored[verdict.ignored_because or "ignored"] += 1
-            yield info, considered
+    def judged(batches: Iterator[pa.RecordBatch]) -> Iterator[listing.ListingPage]:
+        for objects in batches:
+            verdicts = judge_page(objects.column("key"), folder, rules)
+            tally.add(objects, verdicts)
+            yield listing.ListingPage(objects, verdicts.columns)
 
-    pages = bucket.list_pages(prefix=f"{folder}/")
-    found = catalog.replace_listing(
-        conn, bucket.name, folder, judged(chain.from_iterable(pages)), datetime.now(UTC)
+    found = listing.replace_listing(
+        conn,
+        bucket.name,
+        folder,
+        judged(bucket.list_batches(prefix=f"{folder}/")),
+        datetime.now(UTC),
     )
     # The listing also reconciles the sensors' view of the folder, so they do not ask for
     # another run for what this one imports (and do ask if this one fails).
     watch.record_folder_listing(conn, bucket.name, folder, generation)
-    return Discovery(folder, found, kept, kept_bytes, ignored)
+    return Discovery(folder, found, tally.kept, tally.kept_bytes, tally.ignored)
+
+
+@dataclass
+class _Tally:
+    kept: int = 0
+    kept_bytes: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)
+
+    def add(self, objects: pa.RecordBatch, verdicts: Judged) -> None:
+        considered = verdicts.considered
+        self.kept += pc.sum(considered).as_py() or 0
+        self.kept_bytes += pc.sum(pc.filter(objects.column("size"), considered)).as_py() or 0
+        self.ignored.update(verdicts.ignored)
 
 
 # -- phase 1: validation -----------------------------------------------------------------------
@@ -95,20 +107,14 @@ class Validation:
         return Counter(r.rule for r in self.rejections)
 
 
-def validate_folder(
-    conn: psycopg.Connection, bucket_name: str, folder: str, rules: Rules
-) -> Validation:
-    listing = catalog.read_listing(conn, bucket_name, folder)
-    verdicts = [(judge_key(o.key, rules), o) for o in listing]
-    # A key staged by discovery can be ignored now only if the rules changed in between.
-    judged = [(v, o) for v, o in verdicts if v.outcome is not Outcome.IGNORED]
-    catalog.replace_inventory(conn, bucket_name, folder, judged)
+def validate_folder(conn: psycopg.Connection, bucket_name: str, folder: str) -> Validation:
+    """The inventory code and folder rules' verdicts on the folder, as discovery staged them
+    (the inventory is a view of the listing's considered keys)."""
     rejections = [
-        Rejection(v.key, v.inventory_code, str(v.rule), v.message or "")
-        for v, _ in judged
-        if v.outcome is Outcome.REJECTED
+        Rejection(r.key, r.inventory_code, r.rule, r.message)
+        for r in listing.rejected(conn, bucket_name, folder)
     ]
-    return Validation(folder, len(judged) - len(rejections), rejections)
+    return Validation(folder, listing.count_valid(conn, bucket_name, folder), rejections)
 
 
 # -- phase 2 + 3: what is new, and whether it can be imported --------------------------------

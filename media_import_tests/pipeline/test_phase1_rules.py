@@ -99,3 +99,35 @@ def test_folder_types_can_also_be_set_per_run(pipeline, put_many):
     assert pipeline.rejections() == {}
     assert len(pipeline.rejections(open_only=False)) == len(asset.objects)
     assert mapped.metadata("catalog_records")["rejections_resolved"] == len(asset.objects)
+
+
+def test_awkward_keys_are_staged_exactly_with_their_verdicts(pipeline, put_many):
+    """Discovery stages Arrow pages as CSV into COPY: quotes, commas, percent signs, non-ASCII
+    and empty-looking parts must come back byte for byte, with NULL kept apart from ''."""
+    awkward = [
+        'BRD/VO-BRD-00001 "quoted", with comma.json',
+        "BRD/VO-BRD-00002 100% +plus.md5",
+        "BRD/Ünïcødé/VO-BRD-00003.pdf",
+        "BRD/VO-BRD-0004,.mp4",  # rejected: bad code
+        "BRD/notes, draft.txt",  # ignored
+        "BRD/VO-BRD-00005;semi:colon+plus.json",
+    ]
+    put_many([(key, b"x") for key in awkward])
+    run = pipeline.run("BRD")
+
+    assert run.success
+    rows = pipeline.query(
+        "SELECT key, considered, inventory_code, role, rule, size_bytes, etag IS NOT NULL"
+        " FROM ingest.listing ORDER BY key"
+    )
+    staged = {key: rest for key, *rest in rows}
+    assert set(staged) == set(awkward)
+    assert staged[awkward[0]] == [True, "VO-BRD-00001", "metadata", None, 1, True]
+    assert staged[awkward[1]] == [True, "VO-BRD-00002", "checksum", None, 1, True]
+    assert staged[awkward[2]] == [True, "VO-BRD-00003", "qc_report", None, 1, True]
+    assert staged[awkward[3]] == [True, None, "streaming_copy", Rule.BAD_INVENTORY_CODE, 1, True]
+    assert staged[awkward[4]] == [False, None, None, None, 1, True]
+    assert staged[awkward[5]] == [True, "VO-BRD-00005", "metadata", None, 1, True]
+    meta = run.metadata("s3_objects")
+    assert (meta["found"], meta["considered"], meta["ignored"]) == (6, 5, 1)
+    assert meta["ignored_by_reason"] == {"extension .txt": 1}

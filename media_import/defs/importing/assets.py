@@ -70,8 +70,9 @@ def _abort_safe_run(problems: int, what: str) -> None:
     backfill_policy=ONE_RUN,
     group_name=GROUP,
     kinds={"s3"},
-    description="Phase 1, discovery: the folder's objects with an allowed extension, listed once "
-    "(paginated). Other extensions and excluded folders are counted as ignored, not rejected.",
+    description="Phase 1, discovery: the folder's objects, listed once (paginated) and staged "
+    "with each key's phase 1 verdict, judged once per page. Other extensions and excluded "
+    "folders are counted as ignored, not rejected.",
 )
 def s3_objects(
     context: dg.AssetExecutionContext,
@@ -114,7 +115,7 @@ def s3_objects(
     ],
     description="Phase 1, validation: inventory code (^[VA][OC]-[A-Z0-9]{3}-\\d{5}$, the first "
     "12 characters of the file name) and folder rule (folder = the code's type segment, or "
-    "configured mapping). Failures are rejections with a rule name.",
+    "configured mapping), as discovery judged them. Failures are rejections with a rule name.",
 )
 def validated_inventory(
     context: dg.AssetExecutionContext,
@@ -122,11 +123,8 @@ def validated_inventory(
     s3: S3BucketResource,
     import_settings: ImportSettings,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    rules = import_settings.rules()
     with transient_retries(context, s3.config()), catalog.connect() as conn:
-        results = [
-            validate_folder(conn, s3.bucket, folder, rules) for folder in folders_of(context)
-        ]
+        results = [validate_folder(conn, s3.bucket, folder) for folder in folders_of(context)]
     rejections = [r for v in results for r in v.rejections]
     by_rule = Counter(r.rule for r in rejections)
     yield dg.MaterializeResult(

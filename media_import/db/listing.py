@@ -1,0 +1,118 @@
+"""Phase 1 in the database: a folder's listing, with each key's verdict, and what it says.
+
+Pages arrive as Arrow record batches and leave as CSV written by Arrow's C++ writer into
+COPY: no Python object per key between the S3 listing and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from media_import.db.catalog import analyze_if_large, lock_folder
+
+LISTING_COLUMNS = (
+    "bucket",
+    "folder",
+    "key",
+    "size_bytes",
+    "etag",
+    "last_modified",
+    "listed_at",
+    "considered",
+    "inventory_code",
+    "role",
+    "rule",
+    "message",
+)
+_CSV = pa_csv.WriteOptions(include_header=False)
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    """One listing page (key, size, etag, last_modified) and its verdict columns."""
+
+    objects: pa.RecordBatch
+    verdicts: dict[str, pa.Array]
+
+
+def replace_listing(
+    conn: psycopg.Connection,
+    bucket: str,
+    folder: str,
+    pages: Iterable[ListingPage],
+    listed_at: datetime,
+) -> int:
+    """Stage the folder's listing, every object with its verdict (ignored ones too: removals
+    are judged against the whole bucket), streamed page by page into COPY."""
+    copy_sql = f"COPY ingest.listing ({', '.join(LISTING_COLUMNS)}) FROM STDIN (FORMAT csv)"
+    count = 0
+    with conn.transaction():
+        lock_folder(conn, bucket, folder)
+        conn.execute(
+            "DELETE FROM ingest.listing WHERE bucket = %s AND folder = %s", (bucket, folder)
+        )
+        with conn.cursor().copy(copy_sql) as copy:
+            for page in pages:
+                copy.write(_csv(_rows(bucket, folder, page, listed_at)))
+                count += page.objects.num_rows
+        analyze_if_large(conn, "ingest.listing", count)
+    return count
+
+
+def _rows(bucket: str, folder: str, page: ListingPage, listed_at: datetime) -> pa.Table:
+    n, objects = page.objects.num_rows, page.objects
+    columns = {
+        "bucket": pa.repeat(bucket, n),
+        "folder": pa.repeat(folder, n),
+        "key": objects.column("key"),
+        "size_bytes": objects.column("size"),
+        "etag": objects.column("etag"),
+        "last_modified": objects.column("last_modified"),
+        "listed_at": pa.repeat(pa.scalar(listed_at, pa.timestamp("us", tz="UTC")), n),
+        **page.verdicts,
+    }
+    return pa.table([columns[name] for name in LISTING_COLUMNS], names=list(LISTING_COLUMNS))
+
+
+def _csv(table: pa.Table) -> bytes:
+    # Strings are always quoted and nulls left empty, which is how COPY's CSV format tells
+    # an empty string from NULL.
+    out = io.BytesIO()
+    pa_csv.write_csv(table, out, _CSV)
+    return out.getvalue()
+
+
+# -- validation: what the staged verdicts say ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagedRejection:
+    key: str
+    inventory_code: str | None
+    rule: str
+    message: str
+
+
+def count_valid(conn: psycopg.Connection, bucket: str, folder: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM ingest.listing"
+        " WHERE bucket = %s AND folder = %s AND considered AND rule IS NULL",
+        (bucket, folder),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def rejected(conn: psycopg.Connection, bucket: str, folder: str) -> list[StagedRejection]:
+    rows = conn.execute(
+        "SELECT key, inventory_code, rule, coalesce(message, '') FROM ingest.listing"
+        " WHERE bucket = %s AND folder = %s AND considered AND rule IS NOT NULL ORDER BY key",
+        (bucket, folder),
+    ).fetchall()
+    return [StagedRejection(*row) for row in rows]
