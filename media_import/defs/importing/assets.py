@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from media_import.concurrency import map_folders
 from media_import.core.assembly import Decision
 from media_import.db import checks as catalog_checks
 from media_import.defs.importing import metadata as md
@@ -82,8 +83,13 @@ def s3_objects(
 ) -> dg.MaterializeResult:
     bucket, rules = s3.open(), import_settings.rules()
     started = datetime.now(UTC)
-    with transient_retries(context, s3.config()), catalog.connect() as conn:
-        found = [discover_folder(bucket, conn, folder, rules) for folder in folders_of(context)]
+    with transient_retries(context, s3.config()):
+        found = map_folders(
+            catalog.connect,
+            folders_of(context),
+            lambda conn, folder: discover_folder(bucket, conn, folder, rules),
+            import_settings.folder_workers,
+        )
     ignored: Counter[str] = sum((d.ignored for d in found), Counter())
     return dg.MaterializeResult(
         metadata={
@@ -180,8 +186,13 @@ def new_media_files(
     import_settings: ImportSettings,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     bucket = s3.open()
-    with transient_retries(context, s3.config()), catalog.connect() as conn:
-        plans = [plan_folder(bucket, conn, folder) for folder in folders_of(context)]
+    with transient_retries(context, s3.config()):
+        plans = map_folders(
+            catalog.connect,
+            folders_of(context),
+            lambda conn, folder: plan_folder(bucket, conn, folder),
+            import_settings.folder_workers,
+        )
     rejections: list[Rejection] = [r for p in plans for r in p.rejections]
     deferred = [a for p in plans for a in p.assets(Decision.DEFERRED)]
     rejected_assets = [a for p in plans for a in p.assets(Decision.REJECTED)]

@@ -14,6 +14,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from media_import.concurrency import DEFAULT_FOLDER_WORKERS
 from media_import.core.inventory import DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_EXCLUDED_FOLDERS, Rules
 from media_import.core.storage import DEFAULT_CONCURRENCY, LIST_PAGE_SIZE, Bucket, S3Config
 from media_import.db.migrate import migrate
@@ -136,6 +137,13 @@ class ImportSettings(dg.ConfigurableResource):
         "AUDIO=CAS' (ACH_FOLDER_TYPES).",
     )
 
+    folder_workers: int = Field(
+        default=DEFAULT_FOLDER_WORKERS,
+        ge=1,
+        description="Folders listed and planned at once in a run over several folders (a "
+        "single-run backfill), each on its own database connection (ACH_FOLDER_WORKERS).",
+    )
+
     def rules(self) -> Rules:
         return build_rules(self.excluded_folders, self.allowed_extensions, self.folder_types)
 
@@ -170,5 +178,6 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         excluded_folders=excluded_folders(),
         allowed_extensions=allowed_extensions(),
         folder_types=folder_types_text(),
+        folder_workers=int(os.environ.get("ACH_FOLDER_WORKERS") or DEFAULT_FOLDER_WORKERS),
     )
     return {"s3": s3, "catalog": catalog, "import_settings": settings}

@@ -1,0 +1,64 @@
+"""Work on several folders of a run at once, each worker on its own database connection.
+
+A run over many folders (a single-run backfill) is a chain of waits on other processes: the
+S3 server answering pages and GETs, PostgreSQL loading and joining. Working on a few folders
+at once keeps both cores busy where one folder at a time leaves them idle in turns.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import TypeVar
+
+import psycopg
+
+# Three: enough to overlap one folder's S3 waits with another's PostgreSQL work on two cores;
+# more only adds contention (and memory: each folder being planned holds its sidecars).
+DEFAULT_FOLDER_WORKERS = 3
+
+T = TypeVar("T")
+Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
+
+
+def map_folders(
+    connect: Connect,
+    folders: Sequence[str],
+    work: Callable[[psycopg.Connection, str], T],
+    workers: int,
+) -> list[T]:
+    """`work(conn, folder)` for every folder, at most `workers` at once, results in the
+    folders' order. The first failure is raised once the workers have stopped; a worker
+    stops taking folders as soon as any has failed."""
+    todo: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+    for item in enumerate(folders):
+        todo.put(item)
+    results: dict[int, T] = {}
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with connect() as conn:
+                while not failures:
+                    try:
+                        index, folder = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    results[index] = work(conn, folder)
+        except BaseException as exc:  # re-raised in the calling thread
+            failures.append(exc)
+
+    count = max(1, min(workers, len(folders)))
+    if count == 1:
+        worker()
+    else:
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
+    return [results[i] for i in range(len(folders))]
