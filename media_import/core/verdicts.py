@@ -33,7 +33,7 @@ def plainly_valid_pattern(folder: str, rules: Rules) -> str | None:
     if is_excluded(folder, rules) or not _PLAIN.match(folder):
         return None
     types = sorted(t for t in rules.types_allowed_in(folder) if _TYPE.match(t))
-    extensions = sorted(e[1:] for e in rules.allowed_extensions if _PLAIN.match(e[1:]))
+    extensions = sorted(_ascii_any_case(e[1:]) for e in rules.allowed_extensions)
     if not types or not extensions:
         return None
     # The file name is what follows the last "/"; it starts with the code and ends with an
@@ -41,8 +41,14 @@ def plainly_valid_pattern(folder: str, rules: Rules) -> str | None:
     return (
         rf"^{folder}/(?:[^/]*/)*"
         rf"(?P<code>[VA][OC]-(?:{'|'.join(types)})-[0-9]{{5}})"
-        rf"[^/]*\.(?P<ext>(?i:{'|'.join(extensions)}))$"
+        rf"[^/]*\.(?P<ext>{'|'.join(extensions)})$"
     )
+
+
+def _ascii_any_case(extension: str) -> str:
+    # Not RE2's (?i): its Unicode case folding matches U+017F (long s) for "s", which Python's
+    # str.lower() in judge_key leaves alone. Only the ASCII cases, spelled out.
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in extension)
 
 
 @dataclass

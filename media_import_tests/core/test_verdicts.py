@@ -35,6 +35,9 @@ TRICKY_NAMES = [
     "VO-BRD-00012.mp3",
     "VC-FIL-00001.mp4",
     "AO-DIG-00002.json",
+    "VO-BRD-00012.j\u017fon",  # long s: RE2's case folding would take it for "s"
+    "VO-BRD-00012.\u212aey.mp4",  # Kelvin sign
+    "VO-BRD-00012.PdF",
 ]
 TRICKY_KEYS = [f"{folder}/{name}" for folder in ("BRD", "FILE") for name in TRICKY_NAMES] + [
     "BRD/",
