@@ -11,6 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 # ASCII digits only: \d would also accept e.g. Arabic-Indic digits.
 INVENTORY_CODE_RE = re.compile(r"^[VA][OC]-[A-Z0-9]{3}-[0-9]{5}$")
 CODE_LENGTH = 12
@@ -182,6 +185,53 @@ def judge_key(key: str, rules: Rules) -> KeyVerdict:
 
 def judge_keys(keys: Iterable[str], rules: Rules) -> list[KeyVerdict]:
     return [judge_key(key, rules) for key in keys]
+
+
+# The rules judge_key applies before it looks at the inventory code, over a whole Arrow array.
+_FOLDER_PATTERN = r"^(?P<folder>[^/]+)/"
+# An extension considered here is plain: a dot then ASCII letters or digits (no dot, no "/").
+_PLAIN_EXTENSION = re.compile(r"^\.[a-z0-9]+$")
+
+
+def folders_of(keys: pa.Array) -> pa.StringArray:
+    """`folder_of` for every key of an Arrow string array ("" at the bucket's root)."""
+    found = pc.struct_field(pc.extract_regex(keys, _FOLDER_PATTERN), "folder")
+    return pc.fill_null(found, "")
+
+
+def considered_mask(keys: pa.Array, rules: Rules) -> pa.BooleanArray:
+    """For every key of an Arrow string array, whether `judge_key` does not ignore it (finds
+    it valid or rejects it), without a Python object per key.
+
+    The same tests as judge_key's first four, restated over the array: a folder (the key has
+    a "/", not at its start), not an excluded one, and a file name ending in an allowed
+    extension that is not the whole name (not right after a "/"); a key ending with an
+    extension does not end with "/". Keys that are not ASCII, where Arrow's lower-casing
+    could differ from Python's (e.g. KELVIN SIGN lower-cases to "k"), are judged by
+    judge_key itself, as are all keys if an extension is not plain.
+    """
+    plain = all(_PLAIN_EXTENSION.match(ext) for ext in rules.allowed_extensions)
+    if not plain:
+        return _judged_one_by_one(keys, rules)
+    lowered = pc.ascii_lower(keys)
+    mask = pc.greater(pc.find_substring(keys, "/"), 0)  # folder_of(key) != ""
+    extension = pa.repeat(False, len(keys))
+    for ext in sorted(rules.allowed_extensions):
+        named = pc.and_not(pc.ends_with(lowered, ext), pc.ends_with(lowered, f"/{ext}"))
+        extension = pc.or_(extension, named)
+    mask = pc.and_(mask, extension)
+    for folder in sorted(rules.excluded_folders):
+        if "/" not in folder:  # folder_of never returns a name with "/" in it
+            mask = pc.and_not(mask, pc.starts_with(keys, f"{folder}/"))
+    unusual = pc.invert(pc.string_is_ascii(keys))
+    if not pc.any(unusual).as_py():
+        return mask
+    return pc.replace_with_mask(mask, unusual, _judged_one_by_one(pc.filter(keys, unusual), rules))
+
+
+def _judged_one_by_one(keys: pa.Array, rules: Rules) -> pa.BooleanArray:
+    verdicts = (judge_key(key, rules) for key in keys.to_pylist())
+    return pa.array([v.outcome is not Outcome.IGNORED for v in verdicts], pa.bool_())
 
 
 def parse_folder_types(text: str) -> dict[str, frozenset[str]]:
