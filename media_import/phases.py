@@ -209,20 +209,23 @@ class Imported:
     rejections_resolved: int = 0
     assets_soft_deleted: int = 0
     files_soft_deleted: int = 0
+    # Live catalog rows whose key the folder's latest listing does not hold, after the import
+    # (in a dry run: those the import would soft-delete as removed), by key.
+    unlisted: list[str] = field(default_factory=list)
 
 
 def import_folder(
     conn: psycopg.Connection, bucket_name: str, folder: str, run_id: str, dry_run: bool
 ) -> Imported:
     """Insert what the plan made ready; a dry run only counts it."""
-    summary = catalog.pending_summary(conn, bucket_name, folder)
-    ready_assets = catalog.count_pending_assets(conn, bucket_name, folder, Decision.IMPORT)
-    ready_files = summary.get(Decision.IMPORT.value, 0) + summary.get(Decision.ATTACH.value, 0)
+    ready = catalog.count_ready(conn, bucket_name, folder)
     if dry_run:
-        would = catalog.would_soft_delete(conn, bucket_name, folder)
+        gone = catalog.gone_files(conn, bucket_name, folder)
+        would = catalog.would_soft_delete(conn, bucket_name, folder, gone)
         return Imported(
-            folder, True, 0, 0, ready_assets, ready_files,
+            folder, True, 0, 0, ready.assets, ready.files,
             assets_soft_deleted=would.assets, files_soft_deleted=would.files,
+            unlisted=[g.key for g in gone if g.reason == "removed"],
         )  # fmt: skip
     counts = catalog.import_pending(conn, bucket_name, folder, run_id)
     # The sensors stop asking for this folder until they see it change again.
@@ -232,10 +235,11 @@ def import_folder(
         False,
         counts.assets_inserted,
         counts.files_inserted,
-        ready_assets,
-        ready_files,
+        ready.assets,
+        ready.files,
         counts.rejections_recorded,
         counts.rejections_resolved,
         counts.assets_soft_deleted,
         counts.files_soft_deleted,
+        counts.unlisted,
     )

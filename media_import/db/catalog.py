@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
 
-from media_import.core.assembly import AssetPlan, Candidate, Decision, FilePlan
+from media_import.core.assembly import AssetPlan, Candidate, FilePlan
 from media_import.core.inventory import KeyVerdict, Role
 from media_import.core.storage import ObjectInfo
 
@@ -111,23 +111,27 @@ def replace_inventory(
 # bucket, or overwritten with other bytes (another ETag or size). Losing its streaming copy or
 # its .json takes the whole asset with it, as the original events handler removed the essence
 # with every collateral; here that is a soft delete, undone by a re-upload.
-_GONE_CTES = """
+_GONE_FILE_CTE = """
 listed AS (
     SELECT key, etag, size_bytes FROM ingest.listing
     WHERE bucket = %(bucket)s AND folder = %(folder)s
 ), gone_file AS (
-    SELECT af.id, af.inventory_code, af.role,
+    SELECT af.id, af.key, af.inventory_code, af.role,
            CASE WHEN l.key IS NULL THEN 'removed' ELSE 'replaced' END AS reason
     FROM asset_file af LEFT JOIN listed l ON l.key = af.key
     WHERE af.bucket = %(bucket)s AND af.folder = %(folder)s AND af.deleted_at IS NULL
       AND (l.key IS NULL OR l.etag IS DISTINCT FROM af.etag OR l.size_bytes <> af.size_bytes)
-), gone_asset AS (
+)
+"""
+_GONE_ASSET_CTE = """
+gone_asset AS (
     -- 'streaming_copy' sorts after 'metadata': name the streaming copy when both went.
     SELECT DISTINCT ON (inventory_code) inventory_code, role || ' ' || reason AS reason
     FROM gone_file WHERE role IN ('streaming_copy', 'metadata')
     ORDER BY inventory_code, role DESC
 )
 """
+_GONE_CTES = f"{_GONE_FILE_CTE}, {_GONE_ASSET_CTE}"
 
 # Files still standing after the folder's removals: what the anti-join compares against.
 _CANDIDATES_SQL = f"""
@@ -252,6 +256,99 @@ def _pending_file_row(bucket: str, f: FilePlan) -> tuple:
 
 # -- phase 3: into the catalog, all or nothing --------------------------------------------------
 
+# The folder's listing against its live files: one pass over each, normally finding nothing.
+_GONE_SQL = f"""
+WITH {_GONE_FILE_CTE}
+SELECT id, key, inventory_code, role, reason FROM gone_file ORDER BY key
+"""
+
+
+@dataclass(frozen=True)
+class GoneFile:
+    id: int
+    key: str
+    inventory_code: str
+    role: str
+    reason: str  # 'removed' (not listed) or 'replaced' (listed with another ETag or size)
+
+
+def gone_files(conn: psycopg.Connection, bucket: str, folder: str) -> list[GoneFile]:
+    """Live catalog files of the folder that its latest listing no longer backs, by key."""
+    rows = conn.execute(_GONE_SQL, {"bucket": bucket, "folder": folder}).fetchall()
+    return [GoneFile(*row) for row in rows]
+
+
+# The gone files, passed back in, and what they take with them: the assets that lost their
+# streaming copy or .json, and those assets' other live files wherever they are in the bucket,
+# found by code through the index rather than by reading the bucket's rows.
+_DOOMED_CTES = f"""
+gone_file AS (
+    SELECT * FROM unnest(%(gone_ids)s::bigint[], %(gone_codes)s::text[],
+                         %(gone_roles)s::text[], %(gone_reasons)s::text[])
+        AS g(id, inventory_code, role, reason)
+), {_GONE_ASSET_CTE}, doomed_file AS (
+    SELECT id, reason FROM gone_file
+    UNION ALL
+    SELECT af.id, 'asset_removed' FROM asset_file af
+    WHERE af.inventory_code IN (SELECT inventory_code FROM gone_asset)
+      AND af.bucket = %(bucket)s AND af.deleted_at IS NULL
+      AND af.id NOT IN (SELECT id FROM gone_file)
+)
+"""
+
+_SOFT_DELETE_SQL = f"""
+WITH {_DOOMED_CTES}, deleted_asset AS (
+    UPDATE asset a SET deleted_at = now(), deleted_by_run_id = %(run_id)s, deleted_reason = g.reason
+    FROM gone_asset g
+    WHERE a.inventory_code = g.inventory_code AND a.deleted_at IS NULL
+    RETURNING a.inventory_code
+), deleted_file AS (
+    UPDATE asset_file af SET deleted_at = now(), deleted_by_run_id = %(run_id)s,
+        deleted_reason = d.reason
+    FROM doomed_file d WHERE af.id = d.id AND af.deleted_at IS NULL
+    RETURNING af.id
+)
+SELECT (SELECT count(*) FROM deleted_asset), (SELECT count(*) FROM deleted_file)
+"""
+
+_WOULD_SOFT_DELETE_SQL = f"""
+WITH {_DOOMED_CTES}
+SELECT (SELECT count(*) FROM gone_asset), (SELECT count(*) FROM doomed_file)
+"""
+
+
+@dataclass(frozen=True)
+class SoftDeletes:
+    assets: int
+    files: int
+
+
+def _gone_params(gone: Sequence[GoneFile]) -> dict[str, list]:
+    return {
+        "gone_ids": [g.id for g in gone],
+        "gone_codes": [g.inventory_code for g in gone],
+        "gone_roles": [g.role for g in gone],
+        "gone_reasons": [g.reason for g in gone],
+    }
+
+
+def _soft_deletes(
+    conn: psycopg.Connection, sql: str, params: dict, gone: Sequence[GoneFile]
+) -> SoftDeletes:
+    if not gone:  # the usual case: nothing to look up
+        return SoftDeletes(0, 0)
+    row = conn.execute(sql, {**params, **_gone_params(gone)}).fetchone()
+    return SoftDeletes(*(int(n) for n in row)) if row else SoftDeletes(0, 0)
+
+
+def would_soft_delete(
+    conn: psycopg.Connection, bucket: str, folder: str, gone: Sequence[GoneFile]
+) -> SoftDeletes:
+    """What the next import of the folder would soft-delete (for dry runs), given its gone
+    files (`gone_files`)."""
+    return _soft_deletes(conn, _WOULD_SOFT_DELETE_SQL, {"bucket": bucket}, gone)
+
+
 _INSERT_ASSETS_SQL = """
 INSERT INTO asset AS a (inventory_code, media_kind, bucket, folder, master_filename,
     master_mime_type, master_container, master_md5, duration_seconds, metadata_tool,
@@ -270,27 +367,42 @@ ON CONFLICT (inventory_code) DO UPDATE SET
     run_id = EXCLUDED.run_id, deleted_at = NULL, deleted_by_run_id = NULL, deleted_reason = NULL
     -- Only a soft-deleted asset is restored by a re-upload; a live one is never overwritten.
     WHERE a.deleted_at IS NOT NULL
-RETURNING inventory_code
 """
 
+# Returns how many rows were written (inserted, or restored after a soft delete) and which of
+# them the folder's listing does not hold. Those are all of the folder's live rows missing
+# from its listing (the keys_exist_in_bucket check), without reading the folder again: under
+# the folder's lock its listing cannot change, and the soft delete before this took every
+# live row the listing no longer backed. A written row is unlisted only when the plan was
+# made from an older listing than the one a concurrent run of the folder staged since.
 _INSERT_FILES_SQL = """
-INSERT INTO asset_file AS af (bucket, key, folder, inventory_code, role, mime_type, size_bytes,
-    etag, md5, md5_source, md5_verified, last_modified, run_id)
-SELECT p.bucket, p.key, p.folder, p.inventory_code, p.role, p.mime_type, p.size_bytes, p.etag,
-       p.md5, p.md5_source, p.md5_verified, p.last_modified, %(run_id)s
-FROM ingest.pending_file p
-JOIN asset a ON a.inventory_code = p.inventory_code AND a.deleted_at IS NULL
-    AND a.folder = p.folder
-WHERE p.bucket = %(bucket)s AND p.folder = %(folder)s AND p.decision IN ('import', 'attach')
-ON CONFLICT (bucket, key) DO UPDATE SET
-    folder = EXCLUDED.folder, inventory_code = EXCLUDED.inventory_code, role = EXCLUDED.role,
-    mime_type = EXCLUDED.mime_type, size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,
-    md5 = EXCLUDED.md5, md5_source = EXCLUDED.md5_source, md5_verified = EXCLUDED.md5_verified,
-    last_modified = EXCLUDED.last_modified, imported_at = now(), run_id = EXCLUDED.run_id,
-    deleted_at = NULL, deleted_by_run_id = NULL,
-    deleted_reason = NULL
-    WHERE af.deleted_at IS NOT NULL
-RETURNING key
+WITH written AS (
+    INSERT INTO asset_file AS af (bucket, key, folder, inventory_code, role, mime_type,
+        size_bytes, etag, md5, md5_source, md5_verified, last_modified, run_id)
+    SELECT p.bucket, p.key, p.folder, p.inventory_code, p.role, p.mime_type, p.size_bytes,
+           p.etag, p.md5, p.md5_source, p.md5_verified, p.last_modified, %(run_id)s
+    FROM ingest.pending_file p
+    JOIN asset a ON a.inventory_code = p.inventory_code AND a.deleted_at IS NULL
+        AND a.folder = p.folder
+    WHERE p.bucket = %(bucket)s AND p.folder = %(folder)s AND p.decision IN ('import', 'attach')
+    ON CONFLICT (bucket, key) DO UPDATE SET
+        folder = EXCLUDED.folder, inventory_code = EXCLUDED.inventory_code, role = EXCLUDED.role,
+        mime_type = EXCLUDED.mime_type, size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,
+        md5 = EXCLUDED.md5, md5_source = EXCLUDED.md5_source,
+        md5_verified = EXCLUDED.md5_verified, last_modified = EXCLUDED.last_modified,
+        imported_at = now(), run_id = EXCLUDED.run_id,
+        deleted_at = NULL, deleted_by_run_id = NULL, deleted_reason = NULL
+        WHERE af.deleted_at IS NOT NULL
+    RETURNING af.key
+)
+SELECT count(*), coalesce(array_agg(w.key ORDER BY w.key) FILTER (WHERE l.key IS NULL), '{}')
+FROM written w
+-- A probe per written row, whatever the estimates (mid-run, the catalog's statistics are
+-- those of the run's start): a few in steady state, never a hash of the folder's listing.
+LEFT JOIN LATERAL (
+    SELECT key FROM ingest.listing
+    WHERE bucket = %(bucket)s AND key = w.key AND folder = %(folder)s LIMIT 1
+) l ON true
 """
 
 _CURRENT_REJECTIONS_SQL = """
@@ -301,63 +413,25 @@ SELECT bucket, key, folder, inventory_code, rule, message FROM ingest.pending_fi
 WHERE bucket = %(bucket)s AND folder = %(folder)s AND decision = 'rejected'
 """
 
-_UPSERT_REJECTIONS_SQL = f"""
-INSERT INTO rejection AS r (bucket, key, folder, inventory_code, rule, message, run_id)
-SELECT bucket, key, folder, inventory_code, rule, message, %(run_id)s
-FROM ({_CURRENT_REJECTIONS_SQL}) current
-ON CONFLICT (bucket, key, rule) DO UPDATE SET
-    message = EXCLUDED.message, inventory_code = EXCLUDED.inventory_code,
-    last_seen_at = now(), resolved_at = NULL, run_id = EXCLUDED.run_id
-"""
-
-_RESOLVE_REJECTIONS_SQL = f"""
-UPDATE rejection r SET resolved_at = now()
-WHERE r.bucket = %(bucket)s AND r.folder = %(folder)s AND r.resolved_at IS NULL
-  AND NOT EXISTS (
-    SELECT 1 FROM ({_CURRENT_REJECTIONS_SQL}) c WHERE c.key = r.key AND c.rule = r.rule)
-"""
-
-
-_SOFT_DELETE_SQL = f"""
-WITH {_GONE_CTES}, deleted_asset AS (
-    UPDATE asset a SET deleted_at = now(), deleted_by_run_id = %(run_id)s, deleted_reason = g.reason
-    FROM gone_asset g
-    WHERE a.inventory_code = g.inventory_code AND a.deleted_at IS NULL
-    RETURNING a.inventory_code
-), doomed_file AS (
-    SELECT af.id, coalesce(gf.reason, 'asset_removed') AS reason
-    FROM asset_file af LEFT JOIN gone_file gf ON gf.id = af.id
-    WHERE af.bucket = %(bucket)s AND af.deleted_at IS NULL
-      AND (gf.id IS NOT NULL OR af.inventory_code IN (SELECT inventory_code FROM gone_asset))
-), deleted_file AS (
-    UPDATE asset_file af SET deleted_at = now(), deleted_by_run_id = %(run_id)s,
-        deleted_reason = d.reason
-    FROM doomed_file d WHERE af.id = d.id
-    RETURNING af.id
+# Record the folder's current rejections and resolve its open ones no longer current, reading
+# the current ones once. Both parts see the table as it was before the statement; the rows
+# they change are disjoint (current and not current), as when they ran one after the other.
+_REJECTIONS_SQL = f"""
+WITH current AS ({_CURRENT_REJECTIONS_SQL}), recorded AS (
+    INSERT INTO rejection AS r (bucket, key, folder, inventory_code, rule, message, run_id)
+    SELECT bucket, key, folder, inventory_code, rule, message, %(run_id)s FROM current
+    ON CONFLICT (bucket, key, rule) DO UPDATE SET
+        message = EXCLUDED.message, inventory_code = EXCLUDED.inventory_code,
+        last_seen_at = now(), resolved_at = NULL, run_id = EXCLUDED.run_id
+    RETURNING 1
+), resolved AS (
+    UPDATE rejection r SET resolved_at = now()
+    WHERE r.bucket = %(bucket)s AND r.folder = %(folder)s AND r.resolved_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM current c WHERE c.key = r.key AND c.rule = r.rule)
+    RETURNING 1
 )
-SELECT (SELECT count(*) FROM deleted_asset), (SELECT count(*) FROM deleted_file)
+SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM resolved)
 """
-
-_WOULD_SOFT_DELETE_SQL = f"""
-WITH {_GONE_CTES}
-SELECT (SELECT count(*) FROM gone_asset),
-       (SELECT count(*) FROM asset_file af
-        WHERE af.bucket = %(bucket)s AND af.deleted_at IS NULL
-          AND (af.id IN (SELECT id FROM gone_file)
-               OR af.inventory_code IN (SELECT inventory_code FROM gone_asset)))
-"""
-
-
-@dataclass(frozen=True)
-class SoftDeletes:
-    assets: int
-    files: int
-
-
-def would_soft_delete(conn: psycopg.Connection, bucket: str, folder: str) -> SoftDeletes:
-    """What the next import of the folder would soft-delete (for dry runs)."""
-    row = conn.execute(_WOULD_SOFT_DELETE_SQL, {"bucket": bucket, "folder": folder}).fetchone()
-    return SoftDeletes(*(int(n) for n in row)) if row else SoftDeletes(0, 0)
 
 
 @dataclass(frozen=True)
@@ -368,6 +442,8 @@ class ImportCounts:
     rejections_resolved: int
     assets_soft_deleted: int = 0
     files_soft_deleted: int = 0
+    # The folder's live catalog rows whose key its listing does not hold, by key.
+    unlisted: list[str] = field(default_factory=list)
 
 
 def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: str) -> ImportCounts:
@@ -378,34 +454,49 @@ def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: s
         lock_folder(conn, bucket, folder)
         # Removals first: a replaced object's row is soft-deleted, then restored with its new
         # ETag, size and checksum by the inserts below (ON CONFLICT ... WHERE deleted).
-        deleted = conn.execute(_SOFT_DELETE_SQL, params).fetchone() or (0, 0)
-        assets = conn.execute(_INSERT_ASSETS_SQL, params).fetchall()
-        files = conn.execute(_INSERT_FILES_SQL, params).fetchall()
-        recorded = conn.execute(_UPSERT_REJECTIONS_SQL, params).rowcount
-        resolved = conn.execute(_RESOLVE_REJECTIONS_SQL, params).rowcount
-        # The next folder's anti-join reads these: keep their statistics current.
-        analyze_if_large(conn, "asset", len(assets))
-        analyze_if_large(conn, "asset_file", len(files))
+        gone = gone_files(conn, bucket, folder)
+        deleted = _soft_deletes(conn, _SOFT_DELETE_SQL, params, gone)
+        assets = conn.execute(_INSERT_ASSETS_SQL, params).rowcount
+        files, unlisted = conn.execute(_INSERT_FILES_SQL, params).fetchone() or (0, [])
+        recorded, resolved = conn.execute(_REJECTIONS_SQL, params).fetchone() or (0, 0)
     return ImportCounts(
-        len(assets), len(files), recorded, resolved, int(deleted[0]), int(deleted[1])
+        assets, int(files), int(recorded), int(resolved), deleted.assets, deleted.files, unlisted
     )
 
 
-def pending_summary(conn: psycopg.Connection, bucket: str, folder: str) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT decision, count(*) FROM ingest.pending_file"
-        " WHERE bucket = %s AND folder = %s GROUP BY decision",
-        (bucket, folder),
-    ).fetchall()
-    return {decision: count for decision, count in rows}
+def analyze_after_import(conn: psycopg.Connection, assets_written: int, files_written: int) -> None:
+    """Refresh the catalog's statistics once a run has grown a table by a tenth: the next
+    run's anti-join and this run's checks are planned from them (taken for near-empty after a
+    first import, the planner chose nested loops costing minutes). Once per run, not per folder:
+    at 1M rows each ANALYZE costs about half a second."""
+    for table, written in (("asset", assets_written), ("asset_file", files_written)):
+        if written >= ANALYZE_AFTER_ROWS and written >= _planned_rows(conn, table) / 10:
+            conn.execute(f"ANALYZE {table}")
 
 
-def count_pending_assets(
-    conn: psycopg.Connection, bucket: str, folder: str, decision: Decision
-) -> int:
-    row = conn.execute(
-        "SELECT count(*) FROM ingest.pending_asset"
-        " WHERE bucket = %s AND folder = %s AND decision = %s",
-        (bucket, folder, decision.value),
-    ).fetchone()
-    return int(row[0]) if row else 0
+def _planned_rows(conn: psycopg.Connection, table: str) -> float:
+    """The table's size as its statistics tell the planner (-1: never analyzed)."""
+    row = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))
+    found = row.fetchone()
+    return float(found[0]) if found else -1.0
+
+
+_READY_SQL = """
+SELECT (SELECT count(*) FROM ingest.pending_asset
+        WHERE bucket = %(bucket)s AND folder = %(folder)s AND decision = 'import'),
+       (SELECT count(*) FROM ingest.pending_file
+        WHERE bucket = %(bucket)s AND folder = %(folder)s AND decision IN ('import', 'attach'))
+"""
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What the folder's plan made ready to insert."""
+
+    assets: int
+    files: int  # importing and attaching
+
+
+def count_ready(conn: psycopg.Connection, bucket: str, folder: str) -> Ready:
+    row = conn.execute(_READY_SQL, {"bucket": bucket, "folder": folder}).fetchone()
+    return Ready(int(row[0]), int(row[1])) if row else Ready(0, 0)

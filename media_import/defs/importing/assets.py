@@ -18,6 +18,7 @@ import dagster as dg
 from media_import.concurrency import map_folders
 from media_import.core.assembly import Decision
 from media_import.db import checks as catalog_checks
+from media_import.db.catalog import analyze_after_import
 from media_import.defs.importing import metadata as md
 from media_import.defs.importing.partitions import folder_partitions, folders_of
 from media_import.defs.importing.resources import CatalogDatabase, ImportSettings, S3BucketResource
@@ -283,16 +284,18 @@ def catalog_records(
     bucket = s3.bucket
     with transient_retries(context, s3.config()), catalog.connect() as conn:
         done = [import_folder(conn, bucket, f, context.run.run_id, dry_run) for f in folders]
-        missing = [m for f in folders for m in catalog_checks.missing_from_catalog(conn, bucket, f)]
-        duplicated = [d for f in folders for d in catalog_checks.duplicated_codes(conn, bucket, f)]
-        dangling = [k for f in folders for k in catalog_checks.dangling_keys(conn, bucket, f)]
-        unverified = [
-            k for f in folders for k in catalog_checks.unverified_checksums(conn, bucket, f)
-        ]
-        verified = sum(catalog_checks.verified_count(conn, bucket, f) for f in folders)
-        totals: Counter[str] = Counter()
-        for f in folders:
-            totals.update(catalog_checks.folder_totals(conn, bucket, f))
+        # The checks below are planned from these statistics; so is the next run's anti-join.
+        analyze_after_import(
+            conn, sum(d.assets_inserted for d in done), sum(d.files_inserted for d in done)
+        )
+        # Each check is one statement over all the run's folders. What the import found
+        # unlisted is the bucket check's answer (see catalog.import_pending).
+        ready = {d.folder: d.would_insert_assets + d.would_insert_files for d in done}
+        missing = [] if dry_run else catalog_checks.missing_from_catalog(conn, bucket, ready)
+        duplicated = catalog_checks.duplicated_codes(conn, bucket, folders)
+        dangling = [k for d in done for k in d.unlisted]
+        unverified = catalog_checks.unverified_checksums(conn, bucket, folders)
+        figures = catalog_checks.folder_figures(conn, bucket, folders)
     would_assets = sum(d.would_insert_assets for d in done)
     return dg.MaterializeResult(
         metadata={
@@ -307,7 +310,7 @@ def catalog_records(
             "soft_deleted_files": sum(d.files_soft_deleted for d in done),
             "rejections_recorded": sum(d.rejections_recorded for d in done),
             "rejections_resolved": sum(d.rejections_resolved for d in done),
-            **{k: int(v) for k, v in totals.items()},
+            **figures.totals(),
         },
         check_results=[
             _catalogued_check(missing, dry_run, would_assets),
@@ -332,7 +335,7 @@ def catalog_records(
                 check_name="checksums_verified",
                 passed=not unverified,
                 metadata={
-                    "verified_files": verified,
+                    "verified_files": figures.verified_files,
                     "unverified_files": len(unverified),
                     "preview": dg.MetadataValue.json(unverified[: md.PREVIEW_ROWS]),
                 },
