@@ -1,0 +1,329 @@
+"""The insert step's SQL as rebuilt for archive scale: soft deletes from the gone rows only,
+the bucket check answered by the insert itself, one statement per check over all the run's
+folders, and statistics refreshed once per run. Each against the real job and database."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import dagster as dg
+import psycopg
+import pytest
+
+from media_import.db import catalog, checks
+from media_import.db.migrate import migrate
+from media_import.defs.importing.partitions import register_folders
+from media_import_tests.pipeline.conftest import IMPORT_JOB, Pipeline, make_asset
+
+PLAN = ("s3_objects", "validated_inventory", "new_media_files")
+
+
+def run_assets(pipeline: Pipeline, folder: str, *assets: str) -> dg.ExecuteInProcessResult:
+    """Only these assets of the import job, for one folder."""
+    register_folders(pipeline.instance, [folder])
+    return pipeline.defs.resolve_job_def(IMPORT_JOB).execute_in_process(
+        instance=pipeline.instance,
+        partition_key=folder,
+        asset_selection=[dg.AssetKey(a) for a in assets],
+        raise_on_error=True,
+    )
+
+
+def range_run(pipeline: Pipeline, folders: list[str]) -> dg.ExecuteInProcessResult:
+    """The whole job over these folders as one run (a single-run backfill)."""
+    register_folders(pipeline.instance, folders)
+    return pipeline.defs.resolve_job_def(IMPORT_JOB).execute_in_process(
+        instance=pipeline.instance,
+        tags={
+            "dagster/asset_partition_range_start": folders[0],
+            "dagster/asset_partition_range_end": folders[-1],
+        },
+        raise_on_error=True,
+    )
+
+
+def check_metadata(result: dg.ExecuteInProcessResult, name: str) -> dict[str, Any]:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+    return {"passed": evaluation.passed, **{k: v.value for k, v in evaluation.metadata.items()}}
+
+
+def unlisted_rows(pipeline: Pipeline) -> list[str]:
+    """The bucket check's definition, queried directly: live rows their listing lacks."""
+    return [
+        key
+        for (key,) in pipeline.query(
+            "SELECT af.key FROM asset_file af WHERE af.deleted_at IS NULL AND NOT EXISTS"
+            " (SELECT 1 FROM ingest.listing l WHERE l.bucket = af.bucket AND l.key = af.key)"
+            " ORDER BY af.key"
+        )
+    ]
+
+
+def execute(pipeline: Pipeline, sql: str, params: tuple = ()) -> None:
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        conn.execute(sql, params)
+
+
+def add_file_row(
+    pipeline: Pipeline, bucket: str, key: str, code: str, body: bytes = b"%PDF"
+) -> None:
+    """A live catalog row the importer would not write itself (a catalog gone wrong), for an
+    object of this body."""
+    execute(
+        pipeline,
+        "INSERT INTO asset_file (bucket, key, folder, inventory_code, role, mime_type,"
+        " size_bytes, etag, last_modified, run_id)"
+        " VALUES (%s, %s, split_part(%s, '/', 1), %s, 'qc_report', 'application/pdf', %s, %s,"
+        " now(), 'by-hand')",
+        (bucket, key, key, code, len(body), hashlib.md5(body).hexdigest()),
+    )
+
+
+# -- the bucket check, answered by the insert -------------------------------------------------
+
+
+def test_a_plan_older_than_the_listing_writes_a_row_the_bucket_check_reports(
+    pipeline, put_many, s3, bucket
+):
+    asset = make_asset("VHS", "VO-VHS-00001")
+    put_many(asset.items())
+    run_assets(pipeline, "VHS", *PLAN)
+    # Another run lists the folder again after the pdf is deleted, before this plan is inserted.
+    s3.delete_object(Bucket=bucket, Key=asset.key(".pdf"))
+    run_assets(pipeline, "VHS", "s3_objects")
+
+    result = run_assets(pipeline, "VHS", "catalog_records")
+
+    assert check_metadata(result, "keys_exist_in_bucket") == {
+        "passed": False,
+        "missing_keys": 1,
+        "preview": [asset.key(".pdf")],
+    }
+    assert unlisted_rows(pipeline) == [asset.key(".pdf")]
+    # The next complete run soft-deletes it, and the check holds again.
+    again = pipeline.run("VHS")
+    assert again.checks()["keys_exist_in_bucket"].passed
+    assert pipeline.files()[asset.key(".pdf")]["deleted_reason"] == "removed"
+    assert unlisted_rows(pipeline) == []
+
+
+def test_a_restored_row_the_listing_lacks_is_reported_too(pipeline, put_many, s3, bucket):
+    asset = make_asset("VHS", "VO-VHS-00001")
+    put_many(asset.items())
+    pipeline.run("VHS")
+    s3.delete_object(Bucket=bucket, Key=asset.key(".pdf"))
+    pipeline.run("VHS")  # soft-deletes the pdf
+    put_many(asset.items(".pdf"))
+    run_assets(pipeline, "VHS", *PLAN)  # plans its restore
+    s3.delete_object(Bucket=bucket, Key=asset.key(".pdf"))
+    run_assets(pipeline, "VHS", "s3_objects")
+
+    result = run_assets(pipeline, "VHS", "catalog_records")
+
+    assert check_metadata(result, "keys_exist_in_bucket")["preview"] == [asset.key(".pdf")]
+    assert unlisted_rows(pipeline) == [asset.key(".pdf")]
+
+
+# -- soft deletes --------------------------------------------------------------------------------
+
+
+def test_a_removed_asset_takes_its_files_in_other_folders(pipeline, put_many, s3, bucket):
+    asset = make_asset("VHS", "VO-VHS-00001")
+    put_many(asset.items())
+    pipeline.run("VHS")
+    add_file_row(pipeline, bucket, "BRD/VO-VHS-00001.pdf", "VO-VHS-00001")
+    s3.delete_object(Bucket=bucket, Key=asset.streaming_key)
+
+    dry = pipeline.run("VHS", dry_run=True).metadata("catalog_records")
+    run = pipeline.run("VHS").metadata("catalog_records")
+
+    assert (dry["soft_deleted_assets"], dry["soft_deleted_files"]) == (1, 5)
+    assert (run["soft_deleted_assets"], run["soft_deleted_files"]) == (1, 5)
+    files = pipeline.files()
+    assert files["BRD/VO-VHS-00001.pdf"]["deleted_reason"] == "asset_removed"
+    assert files[asset.streaming_key]["deleted_reason"] == "removed"
+    assert pipeline.assets()["VO-VHS-00001"]["deleted_reason"] == "streaming_copy removed"
+
+
+def test_an_unchanged_folder_writes_nothing(pipeline, put_many):
+    put_many(make_asset("VHS", "VO-VHS-00001").items())
+    pipeline.run("VHS")
+    before = pipeline.query("SELECT xmin::text, id FROM asset_file ORDER BY id")
+
+    meta = pipeline.run("VHS").metadata("catalog_records")
+
+    assert (meta["soft_deleted_files"], meta["inserted_files"]) == (0, 0)
+    assert pipeline.query("SELECT xmin::text, id FROM asset_file ORDER BY id") == before
+
+
+# -- the checks, one statement over all the run's folders ----------------------------------
+
+
+def test_a_code_in_two_folders_is_reported_once_per_folder_of_the_run(
+    pipeline, put_many, bucket, monkeypatch
+):
+    monkeypatch.setenv("ACH_FOLDER_TYPES", "FILE=FIL,BRD")
+    put_many(
+        [*make_asset("BRD", "VO-BRD-00001").items(), *make_asset("FILE", "VO-BRD-00002").items()]
+    )
+    first = range_run(pipeline, ["BRD", "FILE"])
+    assert check_metadata(first, "unique_inventory_codes") == {"passed": True, "duplicated": []}
+    add_file_row(pipeline, bucket, "FILE/VO-BRD-00001.pdf", "VO-BRD-00001")
+    put_many([("FILE/VO-BRD-00001.pdf", b"%PDF")])  # listed, so not soft-deleted as removed
+
+    both = range_run(pipeline, ["BRD", "FILE"])
+    one = range_run(pipeline, ["FILE"])
+
+    entry = {"code": "VO-BRD-00001", "folders": 2, "streaming_copies": 1}
+    assert check_metadata(both, "unique_inventory_codes") == {
+        "passed": False,
+        "duplicated": [entry, entry],  # as BRD's and as FILE's
+    }
+    assert check_metadata(one, "unique_inventory_codes")["duplicated"] == [entry]
+    mat = both.asset_materializations_for_node("catalog_records")[0]
+    meta = {k: v.value for k, v in mat.metadata.items()}
+    assert (meta["catalog_assets"], meta["catalog_files"]) == (2, 9)
+    # Each asset's streaming copy is listed in its .md5 and verified.
+    assert check_metadata(both, "checksums_verified")["verified_files"] == 2
+
+
+def test_two_live_streaming_copies_of_a_code_fail_the_check(pipeline, put_many):
+    asset = make_asset("VHS", "VO-VHS-00001")
+    put_many(asset.items())
+    pipeline.run("VHS")
+    execute(
+        pipeline,
+        "UPDATE asset_file SET role = 'streaming_copy' WHERE key = %s",
+        (asset.key(".pdf"),),
+    )
+
+    run = pipeline.run("VHS")
+
+    assert run.check_metadata("unique_inventory_codes") == {
+        "duplicated": [{"code": "VO-VHS-00001", "folders": 1, "streaming_copies": 2}]
+    }
+
+
+def test_an_unverified_checksum_is_reported(pipeline, put_many):
+    asset = make_asset("VHS", "VO-VHS-00001")
+    put_many(asset.items())
+    pipeline.run("VHS")
+    execute(
+        pipeline,
+        "UPDATE asset_file SET md5_verified = false WHERE key = %s",
+        (asset.streaming_key,),
+    )
+
+    run = pipeline.run("VHS")
+
+    assert run.check_metadata("checksums_verified") == {
+        "verified_files": 0,
+        "unverified_files": 1,
+        "preview": [asset.streaming_key],
+    }
+
+
+@pytest.fixture
+def planned_only(pipeline, put_many, bucket) -> list[set[str]]:
+    """Two folders planned but not inserted: everything they made ready is missing. Returns
+    each folder's codes and keys."""
+    assets = [make_asset("VHS", "VO-VHS-00001"), make_asset("BRD", "VO-BRD-00001")]
+    put_many([o for a in assets for o in a.items()])
+    for a in assets:
+        run_assets(pipeline, a.folder, *PLAN)
+    return [{a.code, *a.objects} for a in assets]
+
+
+def test_missing_rows_are_found_by_probes_and_by_a_join_alike(pipeline, bucket, planned_only):
+    vhs, brd = planned_only
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        probed = checks.missing_from_catalog(conn, bucket, {"VHS": 5, "BRD": 5})
+        joined = checks.missing_from_catalog(conn, bucket, {"VHS": 10**6, "BRD": 10**6})
+        mixed = checks.missing_from_catalog(conn, bucket, {"VHS": 5, "BRD": 10**6})
+        nothing_ready = checks.missing_from_catalog(conn, bucket, {"VHS": 0, "BRD": 0})
+    assert probed == joined == mixed
+    # Folder by folder, in the run's order.
+    assert (set(probed[:5]), set(probed[5:])) == (vhs, brd) and len(probed) == 10
+    assert nothing_ready == []
+
+
+def test_the_missing_check_fails_when_a_ready_file_cannot_be_inserted(pipeline, planned_only):
+    run_assets(pipeline, "VHS", "catalog_records")
+    # By hand: the asset now lives in another folder, and its files were lost. Its files
+    # attach only to an asset of their own folder, so the plan's files cannot be inserted.
+    execute(pipeline, "UPDATE asset SET folder = 'BRD' WHERE inventory_code = 'VO-VHS-00001'")
+    execute(pipeline, "DELETE FROM asset_file WHERE folder = 'VHS'")
+
+    result = run_assets(pipeline, "VHS", "catalog_records")
+
+    meta = check_metadata(result, "complete_assets_catalogued")
+    assert (meta["passed"], meta["missing"]) == (False, 4)
+    assert sorted(meta["preview"]) == sorted(planned_only[0] - {"VO-VHS-00001"})
+
+
+# -- rejections ----------------------------------------------------------------------------------
+
+
+def rejection_row(pipeline: Pipeline, key: str) -> dict[str, Any]:
+    names = ("first_seen_at", "last_seen_at", "resolved_at", "run_id")
+    (row,) = pipeline.query(f"SELECT {', '.join(names)} FROM rejection WHERE key = %s", (key,))
+    return dict(zip(names, row, strict=True))
+
+
+def test_a_rejection_is_seen_again_resolved_and_reopened(pipeline, put_many, s3, bucket):
+    bad = "VHS/not-a-code.mp4"
+    put_many([*make_asset("VHS", "VO-VHS-00001").items(), (bad, b"x")])
+    first = pipeline.run("VHS")
+    seen = rejection_row(pipeline, bad)
+
+    second = pipeline.run("VHS")
+    again = rejection_row(pipeline, bad)
+    s3.delete_object(Bucket=bucket, Key=bad)
+    third = pipeline.run("VHS")
+    resolved = rejection_row(pipeline, bad)
+    put_many([(bad, b"x")])
+    fourth = pipeline.run("VHS")
+
+    counts = [
+        (r.metadata("catalog_records")["rejections_recorded"],
+         r.metadata("catalog_records")["rejections_resolved"])
+        for r in (first, second, third, fourth)
+    ]  # fmt: skip
+    assert counts == [(1, 0), (1, 0), (0, 1), (1, 0)]
+    assert again["first_seen_at"] == seen["first_seen_at"] < again["last_seen_at"]
+    assert (seen["run_id"], again["run_id"]) == (first.run_id, second.run_id)
+    assert resolved["resolved_at"] is not None and resolved["last_seen_at"] == again["last_seen_at"]
+    assert rejection_row(pipeline, bad)["resolved_at"] is None
+    assert fourth.metadata("catalog_records")["open_rejections"] == 1
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+
+def planned_rows(conn: psycopg.Connection, table: str) -> float:
+    return conn.execute("SELECT reltuples FROM pg_class WHERE relname = %s", (table,)).fetchone()[0]
+
+
+def test_statistics_are_refreshed_once_a_run_grows_a_table_by_a_tenth(database_url):
+    migrate(database_url)
+    add_assets = (
+        "INSERT INTO asset (inventory_code, media_kind, bucket, folder, master_mime_type,"
+        " technical_metadata, run_id)"
+        " SELECT 'VO-AAA-' || lpad(i::text, 5, '0'), 'video', 'b', 'AAA', 'video/mp4', '{}', 'r'"
+        " FROM generate_series(%s::int, %s::int) AS i"
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE asset SET (autovacuum_enabled = false)")  # only ours count
+        catalog.analyze_after_import(conn, 10, 0)  # too few rows to be worth sampling
+        assert planned_rows(conn, "asset") == -1  # never analyzed
+        conn.execute(add_assets, (1, 30_000))
+        catalog.analyze_after_import(conn, 30_000, 0)
+        assert planned_rows(conn, "asset") == 30_000
+
+        conn.execute(add_assets, (30_001, 32_500))
+        catalog.analyze_after_import(conn, 2_500, 0)  # under a tenth of 30,000
+        assert planned_rows(conn, "asset") == 30_000
+        conn.execute(add_assets, (32_501, 36_000))
+        catalog.analyze_after_import(conn, 3_500, 0)
+        assert planned_rows(conn, "asset") == 36_000
