@@ -205,8 +205,11 @@ WHERE bucket = %(bucket)s AND present
 def seen_digest(conn: psycopg.Connection, bucket: str, after: str | None, upto: str | None) -> str:
     """The digest of the present seen objects in the key range (after, upto] (upto None:
     to the end), to compare with the `ListingDigest` of the range's listing."""
-    row = conn.execute(_SEEN_DIGEST_SQL, {"bucket": bucket, "after": after, "upto": upto})
-    return str(row.fetchone()[0])  # type: ignore[index]
+    params = {"bucket": bucket, "after": after, "upto": upto}
+    # Never a prepared statement: its generic plan cannot bound the index scan by an optional
+    # (after, upto] and scans the whole table instead.
+    row = conn.execute(_SEEN_DIGEST_SQL, params, prepare=False).fetchone()
+    return str(row[0])  # type: ignore[index]
 
 
 def digest_records(objects: pa.RecordBatch) -> pa.Buffer:
@@ -269,6 +272,7 @@ def split_keys(
         SELECT key FROM hop WHERE key IS NOT NULL ORDER BY key
         """,
         {"bucket": bucket, "after": after, "skip": every - 1, "hops": limit // every},
+        prepare=False,  # as seen_digest's: a generic plan cannot use the optional bound
     ).fetchall()
     return [row[0] for row in rows]
 
