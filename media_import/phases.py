@@ -218,8 +218,8 @@ def import_folder(
     conn: psycopg.Connection, bucket_name: str, folder: str, run_id: str, dry_run: bool
 ) -> Imported:
     """Insert what the plan made ready; a dry run only counts it."""
-    ready = catalog.count_ready(conn, bucket_name, folder)
     if dry_run:
+        ready = catalog.count_ready(conn, bucket_name, folder)
         gone = catalog.gone_files(conn, bucket_name, folder)
         would = catalog.would_soft_delete(conn, bucket_name, folder, gone)
         return Imported(
@@ -235,8 +235,8 @@ def import_folder(
         False,
         counts.assets_inserted,
         counts.files_inserted,
-        ready.assets,
-        ready.files,
+        counts.ready.assets,
+        counts.ready.files,
         counts.rejections_recorded,
         counts.rejections_resolved,
         counts.assets_soft_deleted,

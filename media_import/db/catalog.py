@@ -394,16 +394,34 @@ WITH written AS (
         deleted_at = NULL, deleted_by_run_id = NULL, deleted_reason = NULL
         WHERE af.deleted_at IS NOT NULL
     RETURNING af.key
-)
-SELECT count(*), coalesce(array_agg(w.key ORDER BY w.key) FILTER (WHERE l.key IS NULL), '{}')
-FROM written w
--- A probe per written row, whatever the estimates (mid-run, the catalog's statistics are
--- those of the run's start): a few in steady state, never a hash of the folder's listing.
-LEFT JOIN LATERAL (
-    SELECT key FROM ingest.listing
-    WHERE bucket = %(bucket)s AND key = w.key AND folder = %(folder)s LIMIT 1
-) l ON true
+), unlisted AS ({unlisted})
+SELECT (SELECT count(*) FROM written),
+       coalesce((SELECT array_agg(key ORDER BY key) FROM unlisted), '{{}}')
 """
+# Chosen by how many rows the folder's plan made ready, not left to the planner: mid-run the
+# catalog's statistics are those of the run's start, and it probed row by row (2 us each, 2 s
+# of a 1M first import) where one pass over the folder's listing costs 20 ms, or hashed the
+# listing for a few rows.
+_UNLISTED_PROBED = """
+    SELECT w.key FROM written w
+    WHERE NOT EXISTS (SELECT 1 FROM ingest.listing l
+                      WHERE l.bucket = %(bucket)s AND l.key = w.key AND l.folder = %(folder)s
+                      OFFSET 0)
+"""
+_UNLISTED_SET = """
+    SELECT key FROM written
+    EXCEPT
+    SELECT key FROM ingest.listing WHERE bucket = %(bucket)s AND folder = %(folder)s
+"""
+# Up to this many ready rows in a folder, looking them up one by one by unique key beats one
+# pass over the folder's rows (2 us a probe; 20-40 ms a pass over a 60k-row folder at 1M).
+PROBE_ROWS = 5_000
+
+
+def _insert_files_sql(ready_files: int) -> str:
+    unlisted = _UNLISTED_PROBED if ready_files <= PROBE_ROWS else _UNLISTED_SET
+    return _INSERT_FILES_SQL.format(unlisted=unlisted)
+
 
 _CURRENT_REJECTIONS_SQL = """
 SELECT bucket, key, folder, inventory_code, rule, message FROM ingest.inventory_file
@@ -434,53 +452,6 @@ SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM resolved)
 """
 
 
-@dataclass(frozen=True)
-class ImportCounts:
-    assets_inserted: int
-    files_inserted: int
-    rejections_recorded: int
-    rejections_resolved: int
-    assets_soft_deleted: int = 0
-    files_soft_deleted: int = 0
-    # The folder's live catalog rows whose key its listing does not hold, by key.
-    unlisted: list[str] = field(default_factory=list)
-
-
-def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: str) -> ImportCounts:
-    """Insert the folder's ready assets and files and record its rejections, in one transaction:
-    a crash leaves either all of it or none of it."""
-    params = {"bucket": bucket, "folder": folder, "run_id": run_id}
-    with conn.transaction():
-        lock_folder(conn, bucket, folder)
-        # Removals first: a replaced object's row is soft-deleted, then restored with its new
-        # ETag, size and checksum by the inserts below (ON CONFLICT ... WHERE deleted).
-        gone = gone_files(conn, bucket, folder)
-        deleted = _soft_deletes(conn, _SOFT_DELETE_SQL, params, gone)
-        assets = conn.execute(_INSERT_ASSETS_SQL, params).rowcount
-        files, unlisted = conn.execute(_INSERT_FILES_SQL, params).fetchone() or (0, [])
-        recorded, resolved = conn.execute(_REJECTIONS_SQL, params).fetchone() or (0, 0)
-    return ImportCounts(
-        assets, int(files), int(recorded), int(resolved), deleted.assets, deleted.files, unlisted
-    )
-
-
-def analyze_after_import(conn: psycopg.Connection, assets_written: int, files_written: int) -> None:
-    """Refresh the catalog's statistics once a run has grown a table by a tenth: the next
-    run's anti-join and this run's checks are planned from them (taken for near-empty after a
-    first import, the planner chose nested loops costing minutes). Once per run, not per folder:
-    at 1M rows each ANALYZE costs about half a second."""
-    for table, written in (("asset", assets_written), ("asset_file", files_written)):
-        if written >= ANALYZE_AFTER_ROWS and written >= _planned_rows(conn, table) / 10:
-            conn.execute(f"ANALYZE {table}")
-
-
-def _planned_rows(conn: psycopg.Connection, table: str) -> float:
-    """The table's size as its statistics tell the planner (-1: never analyzed)."""
-    row = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))
-    found = row.fetchone()
-    return float(found[0]) if found else -1.0
-
-
 _READY_SQL = """
 SELECT (SELECT count(*) FROM ingest.pending_asset
         WHERE bucket = %(bucket)s AND folder = %(folder)s AND decision = 'import'),
@@ -500,3 +471,60 @@ class Ready:
 def count_ready(conn: psycopg.Connection, bucket: str, folder: str) -> Ready:
     row = conn.execute(_READY_SQL, {"bucket": bucket, "folder": folder}).fetchone()
     return Ready(int(row[0]), int(row[1])) if row else Ready(0, 0)
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    assets_inserted: int
+    files_inserted: int
+    rejections_recorded: int
+    rejections_resolved: int
+    assets_soft_deleted: int = 0
+    files_soft_deleted: int = 0
+    # The folder's live catalog rows whose key its listing does not hold, by key.
+    unlisted: list[str] = field(default_factory=list)
+    ready: Ready = field(default_factory=lambda: Ready(0, 0))  # what the plan made ready
+
+
+def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: str) -> ImportCounts:
+    """Insert the folder's ready assets and files and record its rejections, in one transaction:
+    a crash leaves either all of it or none of it."""
+    params = {"bucket": bucket, "folder": folder, "run_id": run_id}
+    with conn.transaction():
+        lock_folder(conn, bucket, folder)
+        # Removals first: a replaced object's row is soft-deleted, then restored with its new
+        # ETag, size and checksum by the inserts below (ON CONFLICT ... WHERE deleted).
+        gone = gone_files(conn, bucket, folder)
+        deleted = _soft_deletes(conn, _SOFT_DELETE_SQL, params, gone)
+        ready = count_ready(conn, bucket, folder)
+        assets = conn.execute(_INSERT_ASSETS_SQL, params).rowcount
+        written = conn.execute(_insert_files_sql(ready.files), params).fetchone()
+        files, unlisted = written or (0, [])
+        recorded, resolved = conn.execute(_REJECTIONS_SQL, params).fetchone() or (0, 0)
+    return ImportCounts(
+        assets,
+        int(files),
+        int(recorded),
+        int(resolved),
+        deleted.assets,
+        deleted.files,
+        unlisted,
+        ready,
+    )
+
+
+def analyze_after_import(conn: psycopg.Connection, assets_written: int, files_written: int) -> None:
+    """Refresh the catalog's statistics once a run has grown a table by a tenth: the next
+    run's anti-join and this run's checks are planned from them (taken for near-empty after a
+    first import, the planner chose nested loops costing minutes). Once per run, not per folder:
+    at 1M rows each ANALYZE costs about half a second."""
+    for table, written in (("asset", assets_written), ("asset_file", files_written)):
+        if written >= ANALYZE_AFTER_ROWS and written >= _planned_rows(conn, table) / 10:
+            conn.execute(f"ANALYZE {table}")
+
+
+def _planned_rows(conn: psycopg.Connection, table: str) -> float:
+    """The table's size as its statistics tell the planner (-1: never analyzed)."""
+    row = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))
+    found = row.fetchone()
+    return float(found[0]) if found else -1.0

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from media_import.db.catalog import PROBE_ROWS
+
 # Pending codes and keys of the run's folders whose live catalog row is missing. With
 # `{fence}` = "OFFSET 0", each NOT EXISTS stays a probe per pending row by unique key (a
 # subquery with an OFFSET is not turned into an anti-join); without it the planner may hash.
@@ -33,12 +35,11 @@ SELECT folder, item FROM (
 ) missing
 ORDER BY array_position(%(folders)s, folder), item
 """
-# Up to this many ready rows a folder's are probed one by one (microseconds each); beyond, a
-# hash join over the folder's catalog rows is cheaper. The planner cannot choose well itself:
-# phase 2 analyzes only large plans, so after a first import the statistics of the pending
-# tables say 60k rows per folder when a steady-state run plans a few hundred, and it hashed the
-# whole catalog (0.4 s at 1M files) to check them.
-PROBE_ROWS = 5_000
+# Up to PROBE_ROWS ready rows, a folder's are probed one by one (microseconds each); beyond,
+# a hash join over the catalog is cheaper. The planner cannot choose well itself: phase 2
+# analyzes only large plans, so after a first import the statistics of the pending tables say
+# 60k rows per folder when a steady-state run plans a few hundred, and it hashed the whole
+# catalog (0.4 s at 1M files) to check them.
 
 # A code is catalogued twice when its live files span folders or it has two streaming copies.
 # One pass over the live files in code order (an index-only scan of asset_file_live_code_idx)
