@@ -7,16 +7,14 @@ unique keys with ON CONFLICT make the second one a no-op.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
+import orjson
 import psycopg
 
 from media_import.core.assembly import AssetPlan, Candidate, FilePlan
-from media_import.core.inventory import KeyVerdict, Role
-from media_import.core.storage import ObjectInfo
+from media_import.core.inventory import Role
 
 # Tables just bulk-loaded have no statistics until autovacuum gets to them, and the planner
 # then takes them for near-empty: its nested loops over two 60k-row folders cost minutes.
@@ -31,78 +29,6 @@ def analyze_if_large(conn: psycopg.Connection, table: str, rows: int) -> None:
 
 def lock_folder(conn: psycopg.Connection, bucket: str, folder: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{bucket}/{folder}",))
-
-
-# -- phase 1: listing and validation -----------------------------------------------------------
-
-
-def replace_listing(
-    conn: psycopg.Connection,
-    bucket: str,
-    folder: str,
-    objects: Iterable[tuple[ObjectInfo, bool]],
-    listed_at: datetime,
-) -> int:
-    """Stage the folder's listing, streamed into COPY: (object, considered) pairs."""
-    with conn.transaction():
-        lock_folder(conn, bucket, folder)
-        conn.execute(
-            "DELETE FROM ingest.listing WHERE bucket = %s AND folder = %s", (bucket, folder)
-        )
-        count = 0
-        with conn.cursor().copy(
-            "COPY ingest.listing (bucket, folder, key, size_bytes, etag, last_modified, listed_at,"
-            " considered) FROM STDIN"
-        ) as copy:
-            for o, considered in objects:
-                copy.write_row(
-                    (bucket, folder, o.key, o.size, o.etag, o.last_modified, listed_at, considered)
-                )
-                count += 1
-        analyze_if_large(conn, "ingest.listing", count)
-    return count
-
-
-def read_listing(conn: psycopg.Connection, bucket: str, folder: str) -> list[ObjectInfo]:
-    rows = conn.execute(
-        "SELECT key, size_bytes, etag, last_modified FROM ingest.listing"
-        " WHERE bucket = %s AND folder = %s ORDER BY key",
-        (bucket, folder),
-    ).fetchall()
-    return [ObjectInfo(*row) for row in rows]
-
-
-def replace_inventory(
-    conn: psycopg.Connection,
-    bucket: str,
-    folder: str,
-    verdicts: Sequence[tuple[KeyVerdict, ObjectInfo]],
-) -> None:
-    with conn.transaction():
-        lock_folder(conn, bucket, folder)
-        conn.execute(
-            "DELETE FROM ingest.inventory_file WHERE bucket = %s AND folder = %s", (bucket, folder)
-        )
-        with conn.cursor().copy(
-            "COPY ingest.inventory_file (bucket, folder, key, inventory_code, role, size_bytes,"
-            " etag, last_modified, rule, message) FROM STDIN"
-        ) as copy:
-            for v, o in verdicts:
-                copy.write_row(
-                    (
-                        bucket,
-                        folder,
-                        o.key,
-                        v.inventory_code,
-                        v.role,
-                        o.size,
-                        o.etag,
-                        o.last_modified,
-                        v.rule,
-                        v.message,
-                    )
-                )
-        analyze_if_large(conn, "ingest.inventory_file", len(verdicts))
 
 
 # -- phase 2: what the catalog does not hold yet ------------------------------------------------
@@ -187,10 +113,12 @@ def replace_pending(
 ) -> None:
     with conn.transaction():
         lock_folder(conn, bucket, folder)
-        for table in ("pending_asset", "pending_file"):
-            conn.execute(
+        dropped = {
+            table: conn.execute(
                 f"DELETE FROM ingest.{table} WHERE bucket = %s AND folder = %s", (bucket, folder)
-            )
+            ).rowcount
+            for table in ("pending_asset", "pending_file")
+        }
         with conn.cursor().copy(
             "COPY ingest.pending_asset (bucket, folder, inventory_code, decision, media_kind,"
             " master_filename, master_mime_type, master_container, master_md5, duration_seconds,"
@@ -208,12 +136,16 @@ def replace_pending(
                 for f in p.files:
                     copy.write_row(_pending_file_row(bucket, f))
         files = sum(len(p.files) for p in plans)
-        analyze_if_large(conn, "ingest.pending_asset", len(plans))
-        analyze_if_large(conn, "ingest.pending_file", files)
+        # A big change either way: after a first import's 60k rows, a steady state's few
+        # hundred left the planner expecting 60k (and hashing the whole catalog to check them).
+        analyze_if_large(conn, "ingest.pending_asset", max(len(plans), dropped["pending_asset"]))
+        analyze_if_large(conn, "ingest.pending_file", max(files, dropped["pending_file"]))
 
 
 def _pending_asset_row(bucket: str, p: AssetPlan) -> tuple:
-    document = json.dumps(p.technical_metadata) if p.technical_metadata is not None else None
+    document = (
+        orjson.dumps(p.technical_metadata).decode() if p.technical_metadata is not None else None
+    )
     return (
         bucket,
         p.folder,
@@ -519,8 +451,14 @@ def analyze_after_import(conn: psycopg.Connection, assets_written: int, files_wr
     first import, the planner chose nested loops costing minutes). Once per run, not per folder:
     at 1M rows each ANALYZE costs about half a second."""
     for table, written in (("asset", assets_written), ("asset_file", files_written)):
-        if written >= ANALYZE_AFTER_ROWS and written >= _planned_rows(conn, table) / 10:
-            conn.execute(f"ANALYZE {table}")
+        analyze_if_grown(conn, table, written)
+
+
+def analyze_if_grown(conn: psycopg.Connection, table: str, written: int) -> None:
+    """ANALYZE `table` if `written` rows are many and at least a tenth of what its statistics
+    say it holds (always when it was never analyzed)."""
+    if written >= ANALYZE_AFTER_ROWS and written >= _planned_rows(conn, table) / 10:
+        conn.execute(f"ANALYZE {table}")
 
 
 def _planned_rows(conn: psycopg.Connection, table: str) -> float:

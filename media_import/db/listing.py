@@ -1,20 +1,19 @@
 """Phase 1 in the database: a folder's listing, with each key's verdict, and what it says.
 
 Pages arrive as Arrow record batches and leave as CSV written by Arrow's C++ writer into
-COPY: no Python object per key between the S3 listing and PostgreSQL.
+COPY (media_import.db.arrow_csv): no Python object per key between S3 and PostgreSQL.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 
+from media_import.db.arrow_csv import read_times_as_utc, to_csv
 from media_import.db.catalog import analyze_if_large, lock_folder
 
 LISTING_COLUMNS = (
@@ -31,7 +30,6 @@ LISTING_COLUMNS = (
     "rule",
     "message",
 )
-_CSV = pa_csv.WriteOptions(include_header=False)
 
 
 @dataclass(frozen=True)
@@ -55,12 +53,13 @@ def replace_listing(
     count = 0
     with conn.transaction():
         lock_folder(conn, bucket, folder)
+        read_times_as_utc(conn)  # the CSV's times are UTC without a zone
         conn.execute(
             "DELETE FROM ingest.listing WHERE bucket = %s AND folder = %s", (bucket, folder)
         )
         with conn.cursor().copy(copy_sql) as copy:
             for page in pages:
-                copy.write(_csv(_rows(bucket, folder, page, listed_at)))
+                copy.write(to_csv(_rows(bucket, folder, page, listed_at)))
                 count += page.objects.num_rows
         analyze_if_large(conn, "ingest.listing", count)
     return count
@@ -79,14 +78,6 @@ def _rows(bucket: str, folder: str, page: ListingPage, listed_at: datetime) -> p
         **page.verdicts,
     }
     return pa.table([columns[name] for name in LISTING_COLUMNS], names=list(LISTING_COLUMNS))
-
-
-def _csv(table: pa.Table) -> bytes:
-    # Strings are always quoted and nulls left empty, which is how COPY's CSV format tells
-    # an empty string from NULL.
-    out = io.BytesIO()
-    pa_csv.write_csv(table, out, _CSV)
-    return out.getvalue()
 
 
 # -- validation: what the staged verdicts say ------------------------------------------------

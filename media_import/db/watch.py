@@ -9,7 +9,6 @@ happened to see, so a change observed by a tick that crashed before requesting i
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +16,10 @@ from datetime import datetime
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 
 from media_import.core.inventory import folders_of
-from media_import.db.catalog import analyze_if_large
+from media_import.db.arrow_csv import read_times_as_utc, to_csv
+from media_import.db.catalog import analyze_if_grown, analyze_if_large
 
 # -- folder generations ---------------------------------------------------------------------
 
@@ -142,8 +141,7 @@ def apply_listing_chunk(
     whose generations are bumped in the same transaction.
     """
     with conn.transaction():
-        # The CSV's times are UTC without a zone (see _csv): read them as UTC.
-        conn.execute("SET LOCAL timezone = 'UTC'")
+        read_times_as_utc(conn)  # the CSV's times are UTC without a zone
         conn.execute(
             'CREATE TEMP TABLE listing_chunk (key text COLLATE "C" PRIMARY KEY, folder text,'
             " etag text, size_bytes bigint, last_modified timestamptz) ON COMMIT DROP"
@@ -162,10 +160,6 @@ def apply_listing_chunk(
 
 
 def _csv(objects: pa.Table) -> bytes:
-    """The objects as COPY's CSV, written by Arrow's C++ writer: no Python object per key.
-    Strings are always quoted and nulls left empty, which is how COPY's CSV format tells an
-    empty string from NULL. Times are written as UTC without a zone: Arrow formats a zoned
-    timestamp ~25x slower (most of the whole CSV's cost)."""
     keys = objects.column("key")
     table = pa.table(
         [
@@ -173,13 +167,11 @@ def _csv(objects: pa.Table) -> bytes:
             folders_of(keys.combine_chunks()),
             objects.column("etag"),
             objects.column("size"),
-            pc.cast(objects.column("last_modified"), pa.timestamp("us")),
+            objects.column("last_modified"),
         ],
         names=["key", "folder", "etag", "size_bytes", "last_modified"],
     )
-    out = io.BytesIO()
-    pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
-    return out.getvalue()
+    return to_csv(table)
 
 
 # -- reconciliation's shortcut: a key range whose listing matches what was seen -------------
@@ -278,8 +270,14 @@ def split_keys(
 
 
 def _diff(conn: psycopg.Connection, params: dict[str, object]) -> dict[str, FolderChanges]:
-    rows = conn.execute(_CHUNK_DIFF_SQL, params).fetchall()
-    return {folder: FolderChanges(a, m, r) for folder, a, m, r in rows}
+    # Not prepared, as the digest: a generic plan cannot use the optional key bounds.
+    rows = conn.execute(_CHUNK_DIFF_SQL, params, prepare=False).fetchall()
+    changes = {folder: FolderChanges(a, m, r) for folder, a, m, r in rows}
+    # A first import of a folder fills the seen objects; unanalyzed, the planner took them for
+    # empty and the next listing's diff of that folder ran a nested loop for minutes.
+    written = sum(c.total for c in changes.values())
+    analyze_if_grown(conn, "ingest.bucket_object", written)
+    return changes
 
 
 def record_folder_listing(
