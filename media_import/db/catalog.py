@@ -68,7 +68,10 @@ WITH {_GONE_CTES}, valid AS (
     SELECT v.key, v.inventory_code FROM valid v
     WHERE NOT EXISTS (
         SELECT 1 FROM asset_file af
-        WHERE af.bucket = v.bucket AND af.key = v.key AND af.deleted_at IS NULL
+        -- A key's folder is its first segment: naming it lets the planner take the folder's
+        -- live rows by index instead of hashing the whole catalog, once per folder.
+        WHERE af.bucket = v.bucket AND af.folder = v.folder AND af.key = v.key
+          AND af.deleted_at IS NULL
           AND af.id NOT IN (SELECT id FROM gone_file)
           AND af.inventory_code NOT IN (SELECT inventory_code FROM gone_asset))
 ), codes AS (SELECT DISTINCT inventory_code FROM fresh)
