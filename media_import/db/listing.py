@@ -14,7 +14,7 @@ import psycopg
 import pyarrow as pa
 
 from media_import.db.arrow_csv import read_times_as_utc, to_csv
-from media_import.db.catalog import analyze_if_large, lock_folder
+from media_import.db.catalog import analyze_if_grown, lock_folder
 
 LISTING_COLUMNS = (
     "bucket",
@@ -61,7 +61,9 @@ def replace_listing(
             for page in pages:
                 copy.write(to_csv(_rows(bucket, folder, page, listed_at)))
                 count += page.objects.num_rows
-        analyze_if_large(conn, "ingest.listing", count)
+        # Not after every folder: a re-listed folder replaces its rows with as many alike, and
+        # sampling the whole table each time cost ~80 ms a folder at 1M keys.
+        analyze_if_grown(conn, "ingest.listing", count)
     return count
 
 
