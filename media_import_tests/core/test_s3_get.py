@@ -1,0 +1,244 @@
+"""s3_get against real servers over TCP: moto's S3 for S3's answers, and a scripted HTTP server
+for what S3 does now and then (503 SlowDown, dropped connections, chunked bodies, HTTP/1.0
+peers, silence) that moto never does."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+
+from media_import.core import s3_get
+from media_import.core.s3_get import Endpoint, S3ReadError, S3Unavailable
+from media_import.core.sigv4 import SigV4Signer
+from media_import.core.storage import Bucket, RangeRead, S3Config
+
+
+def signer_for(s3_server) -> SigV4Signer:
+    return SigV4Signer(s3_server.access_key, s3_server.secret_key, s3_server.region)
+
+
+# -- against moto ----------------------------------------------------------------------------
+
+
+def test_reads_whole_objects_and_heads_over_few_connections(s3_server, bucket, put_many):
+    bodies = {
+        f"BRD/VO-BRD-{i:05d}.json": f'{{"n": {i}}}'.encode() * (i % 7 + 1) for i in range(150)
+    }
+    odd = {
+        "FILE/with space & plus+sign.md5": b"d41d8cd98f00b204e9800998ecf8427e  x\n",
+        "VHS/é àccents/ünïcode ✓.pdf": b"%PDF-1.4 not really",
+        "VHS/empty.pdf": b"",
+    }
+    put_many([*bodies.items(), *odd.items()])
+    endpoint = Endpoint.for_bucket(bucket, s3_server.endpoint_url, s3_server.region)
+    reads = [RangeRead(k) for k in [*bodies, *odd]] + [RangeRead("VHS/missing.json")]
+    reads.append(RangeRead("BRD/VO-BRD-00003.json", 5))  # a head: replaces the whole read
+    reads.remove(RangeRead("BRD/VO-BRD-00003.json"))
+
+    got = s3_get.read_many(endpoint, signer_for(s3_server), reads, connections=3)
+
+    assert len(got) == len(reads)
+    for key, body in [*bodies.items(), *odd.items()]:
+        if key != "BRD/VO-BRD-00003.json":
+            assert got[key] == body, key
+    assert got["BRD/VO-BRD-00003.json"] == bodies["BRD/VO-BRD-00003.json"][:5]
+    missing = got["VHS/missing.json"]
+    assert isinstance(missing, S3ReadError)
+    assert (missing.status, missing.code) == (404, "NoSuchKey")
+    assert "NoSuchKey (HTTP 404)" in str(missing)
+
+
+def test_a_missing_bucket_is_each_read_s_answer(s3_server):
+    endpoint = Endpoint.for_bucket("no-such-bucket-here", s3_server.endpoint_url, "us-east-1")
+    got = s3_get.read_many(endpoint, signer_for(s3_server), [RangeRead("a/b.json")])
+    assert isinstance(got["a/b.json"], S3ReadError)
+    assert got["a/b.json"].code == "NoSuchBucket"
+
+
+def test_bucket_reads_through_s3_get_when_given_keys(s3_server, bucket, put):
+    put("BRD/VO-BRD-00001.json", b"{}")
+    config = S3Config(
+        bucket, s3_server.endpoint_url, s3_server.region, s3_server.access_key, s3_server.secret_key
+    )
+    store = Bucket(config)
+    assert store._signer() is not None
+    assert store.read_many([RangeRead("BRD/VO-BRD-00001.json")]) == {"BRD/VO-BRD-00001.json": b"{}"}
+    # Credentials from the default chain are obstore's to resolve: it reads the same bytes.
+    anonymous = Bucket(S3Config(bucket, s3_server.endpoint_url, s3_server.region))
+    assert anonymous._signer() is None
+
+
+# -- against a scripted server -----------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    requests: list[str]
+    connections: int = 0
+
+
+Answer = Callable[[str, int], bytes | None]  # (request head, request number) -> bytes to send
+
+
+@contextmanager
+def scripted(answer: Answer) -> Iterator[tuple[Endpoint, Seen]]:
+    """An HTTP server answering each request with `answer(...)`; None: hang up instead."""
+    seen = Seen([])
+    lock = threading.Lock()
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with lock:
+                seen.connections += 1
+            buffer = b""
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = self.request.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                with lock:
+                    seen.requests.append(head.decode())
+                    number = len(seen.requests)
+                reply = answer(head.decode(), number)
+                if reply is None:
+                    return
+                self.request.sendall(reply)
+                if b"connection: close" in reply.lower() or reply.startswith(b"HTTP/1.0"):
+                    return
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    with Server(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        try:
+            yield Endpoint.for_bucket("b", f"http://127.0.0.1:{port}", None), seen
+        finally:
+            server.shutdown()
+
+
+def ok(body: bytes, *headers: str) -> bytes:
+    extra = "".join(f"{h}\r\n" for h in headers)
+    return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
+
+
+def slow_down() -> bytes:
+    xml = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+    return f"HTTP/1.1 503 Slow Down\r\nContent-Length: {len(xml)}\r\n\r\n".encode() + xml
+
+
+def key_of(head: str) -> str:
+    return head.split(" ")[1].removeprefix("/b/")
+
+
+SIGNER = SigV4Signer("AKID", "secret", "us-east-1")
+
+
+def test_slow_down_answers_are_retried():
+    def answer(head: str, number: int) -> bytes:
+        return slow_down() if number <= 2 else ok(key_of(head).encode())
+
+    with scripted(answer) as (endpoint, seen):
+        got = s3_get.read_many(endpoint, SIGNER, [RangeRead("x.json")])
+    assert got == {"x.json": b"x.json"}
+    assert len(seen.requests) == 3
+    assert "Authorization: AWS4-HMAC-SHA256 Credential=AKID/" in seen.requests[0]
+
+
+def test_a_read_that_keeps_failing_fails_the_call(monkeypatch):
+    monkeypatch.setattr(s3_get, "BASE_BACKOFF_S", 0.01)
+    failing = pytest.raises(S3Unavailable, match="failed 6 times, last: SlowDown")
+    with scripted(lambda head, n: slow_down()) as (endpoint, seen), failing:
+        s3_get.read_many(endpoint, SIGNER, [RangeRead("x.json"), RangeRead("y.json")])
+    assert len(seen.requests) >= s3_get.MAX_ATTEMPTS
+
+
+def test_dropped_connections_are_reopened_and_their_reads_retried():
+    def answer(head: str, number: int) -> bytes | None:
+        return None if number % 3 == 1 else ok(key_of(head).encode())
+
+    keys = [f"k{i}" for i in range(30)]
+    with scripted(answer) as (endpoint, seen):
+        got = s3_get.read_many(endpoint, SIGNER, [RangeRead(k) for k in keys], connections=4)
+    assert got == {k: k.encode() for k in keys}
+    assert seen.connections > 4
+
+
+def test_bodies_by_chunks_by_connection_close_and_http_1_0():
+    def answer(head: str, number: int) -> bytes:
+        key = key_of(head)
+        if key.startswith("chunked"):
+            return (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"
+            )
+        if key.startswith("close"):
+            return ok(b"closing", "Connection: close")
+        if key.startswith("http10"):
+            return b"HTTP/1.0 200 OK\r\n\r\nuntil the end"
+        if key.startswith("empty-chunked"):
+            return b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"
+        return ok(b"plain")
+
+    keys = ["chunked1", "close1", "http10", "plain1", "chunked2", "close2", "empty-chunked"]
+    with scripted(answer) as (endpoint, seen):
+        got = s3_get.read_many(endpoint, SIGNER, [RangeRead(k) for k in keys], connections=2)
+    assert got == {
+        "chunked1": b"hello, world",
+        "chunked2": b"hello, world",
+        "close1": b"closing",
+        "close2": b"closing",
+        "http10": b"until the end",
+        "plain1": b"plain",
+        "empty-chunked": b"",
+    }
+    assert seen.connections >= 4  # two closes and the HTTP/1.0 answer each cost a connection
+
+
+def test_ranges_and_anonymous_requests():
+    with scripted(lambda head, n: ok(head.encode())) as (endpoint, _):
+        got = s3_get.read_many(endpoint, None, [RangeRead("a b/ü.pdf", 1024)])
+    head = got["a b/ü.pdf"].decode()
+    assert head.startswith("GET /b/a%20b/%C3%BC.pdf HTTP/1.1\r\n")
+    assert "Range: bytes=0-1023" in head
+    assert "Authorization" not in head
+
+
+def test_a_silent_server_times_out_and_the_read_is_retried(monkeypatch):
+    monkeypatch.setattr(s3_get, "REQUEST_TIMEOUT_S", 0.3)
+
+    def answer(head: str, number: int) -> bytes:
+        if number == 1:
+            time.sleep(2.5)  # longer than the timeout and the watchdog's 1 s tick
+        return ok(b"late but fine")
+
+    with scripted(answer) as (endpoint, seen):
+        got = s3_get.read_many(endpoint, SIGNER, [RangeRead("x")], connections=1)
+    assert got == {"x": b"late but fine"}
+    assert len(seen.requests) == 2
+
+
+def test_an_unreachable_endpoint_raises_soon(monkeypatch):
+    monkeypatch.setattr(s3_get, "BASE_BACKOFF_S", 0.01)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    port = holder.getsockname()[1]
+    try:
+        endpoint = Endpoint.for_bucket("b", f"http://127.0.0.1:{port}", None)
+        started = time.monotonic()
+        with pytest.raises(S3Unavailable, match="cannot connect to the S3 endpoint"):
+            s3_get.read_many(endpoint, SIGNER, [RangeRead(f"k{i}") for i in range(50)])
+        assert time.monotonic() - started < 5
+    finally:
+        holder.close()
