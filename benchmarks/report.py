@@ -36,6 +36,7 @@ def render_case(case: Any) -> list[str]:
     lines = [
         f"### {case.size} objects, {case.endpoint}",
         "",
+        *([f"Measured {case.measured}.", ""] if getattr(case, "measured", "") else []),
         "| scenario | total s | objects/s | listing s | validation s | new files s | "
         "insert s | Dagster overhead s | peak MB | files inserted |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

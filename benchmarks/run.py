@@ -117,6 +117,7 @@ class Case:
     size: str
     endpoint: str
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    measured: str = ""  # when, and at which commit: a merged table mixes runs
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 def run_case(spec: ArchiveSpec, endpoint: Endpoint, admin_url: str, baseline: bool) -> Case:
-    case = Case(size=_size_label(spec.objects), endpoint=endpoint.label)
+    case = Case(size=_size_label(spec.objects), endpoint=endpoint.label, measured=_measured())
     env = {
         "S3_ENDPOINT_URL": endpoint.endpoint_url,
         "BUCKET_NAME": endpoint.bucket,
@@ -272,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--database-url", help="admin URL of a PostgreSQL (default: embedded)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="keep the cases of the existing results (the .json beside --out) that this run "
+        "does not measure again, each with when it was measured",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     sizes = [SIZES[s.strip().lower()] for s in args.sizes.split(",")]
     cases: list[Case] = []
@@ -281,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             pg_version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
         info = {**machine(), "run": started.strftime("%Y-%m-%d %H:%M UTC")}
         out = Path(args.out)
+        kept = _earlier_cases(out) if args.merge else []
         for objects, endpoint in _plan(sizes, args.latency, args.endpoints):
             spec = endpoint.spec
             began = time.perf_counter()
@@ -293,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 cases.append(run_case(spec, endpoint, admin_url, baseline))
             # Written after every case: a long run interrupted still leaves what it measured.
-            write_results(out, cases, info, pg_version)
+            write_results(out, _merged(kept, cases), info, pg_version)
     print(f"results: {out}")
     return 0
 
@@ -304,6 +311,32 @@ def write_results(out: Path, cases: list[Case], info: dict[str, str], pg_version
     out.with_suffix(".json").write_text(
         json.dumps({"machine": info, "cases": [c.__dict__ for c in cases]}, indent=2) + "\n"
     )
+
+
+def _measured() -> str:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{when} at commit {commit}" if commit else when
+
+
+def _earlier_cases(out: Path) -> list[Case]:
+    """The cases of an earlier results file; those from before cases were dated get its run's
+    date."""
+    path = out.with_suffix(".json")
+    if not path.exists():
+        return []
+    earlier = json.loads(path.read_text())
+    run = earlier.get("machine", {}).get("run", "")
+    return [Case(**{**c, "measured": c.get("measured") or run}) for c in earlier.get("cases", [])]
+
+
+def _merged(kept: list[Case], new: list[Case]) -> list[Case]:
+    """The earlier cases with this run's replacing theirs in place; new ones at the end."""
+    fresh = {(c.size, c.endpoint): c for c in new}
+    merged = [fresh.pop((c.size, c.endpoint), c) for c in kept]
+    return merged + [c for c in new if (c.size, c.endpoint) in fresh]
 
 
 def _plan(sizes: list[int], latency: str, only: str | None) -> list[tuple[int, Any]]:

@@ -1,0 +1,44 @@
+"""`benchmarks.run --merge`: a run over some cases keeps the others of the published results,
+each dated, so a table can be brought up to date without re-running every case."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.report import render_markdown
+from benchmarks.run import Case, _earlier_cases, _merged, write_results
+
+
+def case(size: str, endpoint: str, seconds: float, measured: str = "") -> Case:
+    result = {"total_seconds": seconds, "ticks": 1, "runs_requested": 0, "peak_rss_mb": 100.0}
+    return Case(size, endpoint, {"nothing_changed": result}, measured)
+
+
+def test_a_merge_replaces_the_cases_measured_again_and_keeps_the_rest(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    earlier = [case("10k", "stand-in", 1.0), case("100k", "moto", 9.0), case("1M", "stand-in", 5.0)]
+    write_results(out, earlier, {"run": "2026-11-22 07:22 UTC"}, "18.6")
+    # Cases written before they were dated take the earlier run's date.
+    kept = _earlier_cases(out)
+    assert [(c.size, c.endpoint, c.measured) for c in kept] == [
+        ("10k", "stand-in", "2026-11-22 07:22 UTC"),
+        ("100k", "moto", "2026-11-22 07:22 UTC"),
+        ("1M", "stand-in", "2026-11-22 07:22 UTC"),
+    ]
+    new = [case("1M", "stand-in", 4.0, "2026-12-01 22:40 UTC at commit abc1234"),
+           case("100k", "stand-in", 0.5, "2026-12-01 22:45 UTC at commit abc1234")]  # fmt: skip
+    merged = _merged(kept, new)
+    assert [(c.size, c.endpoint) for c in merged] == [
+        ("10k", "stand-in"), ("100k", "moto"), ("1M", "stand-in"), ("100k", "stand-in")
+    ]  # fmt: skip
+    assert merged[2].results["nothing_changed"]["total_seconds"] == 4.0
+    write_results(out, merged, {"run": "2026-12-01 22:40 UTC"}, "18.6")
+    text = out.read_text()
+    assert "Measured 2026-11-22 07:22 UTC." in text
+    assert "Measured 2026-12-01 22:40 UTC at commit abc1234." in text
+    assert len(json.loads(out.with_suffix(".json").read_text())["cases"]) == 4
+    assert text == render_markdown(merged, {"run": "2026-12-01 22:40 UTC", "postgresql": "18.6"})
+
+
+def test_without_earlier_results_nothing_is_kept(tmp_path):
+    assert _earlier_cases(tmp_path / "benchmarks.md") == []
