@@ -116,10 +116,12 @@ def replace_pending(
 ) -> None:
     with conn.transaction():
         lock_folder(conn, bucket, folder)
-        for table in ("pending_asset", "pending_file"):
-            conn.execute(
+        dropped = {
+            table: conn.execute(
                 f"DELETE FROM ingest.{table} WHERE bucket = %s AND folder = %s", (bucket, folder)
-            )
+            ).rowcount
+            for table in ("pending_asset", "pending_file")
+        }
         with conn.cursor().copy(
             "COPY ingest.pending_asset (bucket, folder, inventory_code, decision, media_kind,"
             " master_filename, master_mime_type, master_container, master_md5, duration_seconds,"
@@ -136,22 +138,11 @@ def replace_pending(
             for p in plans:
                 for f in p.files:
                     copy.write_row(_pending_file_row(bucket, f))
-        # Statistics: refresh_pending_statistics, once the run's folders are planned.
-
-
-def refresh_pending_statistics(conn: psycopg.Connection) -> None:
-    """ANALYZE each pending table whose size moved by a tenth (and ANALYZE_AFTER_ROWS rows)
-    since its statistics were taken; called once the run's folders are planned. A big change
-    either way matters: after a first import's 60k rows, a steady state's few hundred left the
-    insert step's planner expecting 60k (and hashing the whole catalog to check them). Taken
-    after every folder instead, the sampling cost more than the folder's own load (0.36 s a
-    folder at 100k objects, growing with the table)."""
-    for table in ("ingest.pending_asset", "ingest.pending_file"):
-        (rows,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
-        planned = _planned_rows(conn, table)
-        moved = abs(rows - max(planned, 0.0))
-        if moved >= ANALYZE_AFTER_ROWS and (planned < 0 or moved >= planned / 10):
-            conn.execute(f"ANALYZE {table}")
+        files = sum(len(p.files) for p in plans)
+        # A big change either way: after a first import's 60k rows, a steady state's few
+        # hundred left the planner expecting 60k (and hashing the whole catalog to check them).
+        analyze_if_large(conn, "ingest.pending_asset", max(len(plans), dropped["pending_asset"]))
+        analyze_if_large(conn, "ingest.pending_file", max(files, dropped["pending_file"]))
 
 
 def _pending_asset_row(bucket: str, p: AssetPlan) -> tuple:
