@@ -251,7 +251,19 @@ def machine() -> dict[str, str]:
         "dagster": dagster.__version__,
         "obstore": getattr(obstore, "__version__", "?"),
         "psycopg": psycopg.__version__,
+        "cpu check": f"{cpu_check():.2f} s for a fixed 5M-step Python loop (more: a slower or "
+        "busier machine; compare figures of different runs with it)",
     }
+
+
+def cpu_check() -> float:
+    """Seconds of a fixed CPU-bound loop: the same machine kind ran the published figures twice
+    as slowly on some days as on others, and this tells such runs apart."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i * i
+    return time.perf_counter() - started
 
 
 def render(cases: list[Case], info: dict[str, str], postgres_version: str) -> str:
