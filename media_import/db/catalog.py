@@ -68,9 +68,10 @@ WITH {_GONE_CTES}, valid AS (
     SELECT v.key, v.inventory_code FROM valid v
     WHERE NOT EXISTS (
         SELECT 1 FROM asset_file af
-        -- A key's folder is its first segment: naming it lets the planner take the folder's
-        -- live rows by index instead of hashing the whole catalog, once per folder.
-        WHERE af.bucket = v.bucket AND af.folder = v.folder AND af.key = v.key
+        -- A key's folder is its first segment. Named as a constant (not v.folder, which the
+        -- planner cannot push into the scan), the folder's live rows are taken by index:
+        -- joined on v.folder it read the whole catalog, ~0.9 s of every folder at 1M files.
+        WHERE af.bucket = %(bucket)s AND af.folder = %(folder)s AND af.key = v.key
           AND af.deleted_at IS NULL
           AND af.id NOT IN (SELECT id FROM gone_file)
           AND af.inventory_code NOT IN (SELECT inventory_code FROM gone_asset))
