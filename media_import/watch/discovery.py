@@ -200,7 +200,8 @@ def stage_folder(
         read_times_as_utc(conn)  # the CSV's times are UTC without a zone
         state = watch.listing_state(conn, bucket, folder)
         previous = listing.staged_ranges(conn, bucket, folder)
-        if state is None or state.rules != fingerprint or not previous:
+        afresh = state is None or state.rules != fingerprint or not previous
+        if afresh:
             listing.clear_listing(conn, bucket, folder)
             previous = []
         # The seen objects are the staged listing's while the generation has not moved.
@@ -219,11 +220,13 @@ def stage_folder(
             else:
                 now = _restage(conn, bucket, folder, rules, cut, listed_at, staged)
                 seen_moved = before is None or not synced or before.seen_digest != now.seen_digest
-                if seen_moved:
+                if seen_moved and not afresh:  # afresh: the whole folder is diffed at once
                     changed += watch.diff_staged_range(conn, bucket, folder, cut.after, cut.upto)
             if now.found or now.upto is None:  # an emptied range joins the next one
                 ranges.append(now)
                 staged.add(now)
+        if afresh:  # one pass over the folder rather than one per range
+            changed += watch.diff_staged_range(conn, bucket, folder, None, None)
         listing.write_ranges(conn, bucket, folder, ranges)
         # Not after every folder: a re-listed folder rewrites few rows, and sampling the whole
         # table each time cost ~80 ms a folder at 1M keys.

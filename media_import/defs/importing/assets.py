@@ -100,6 +100,9 @@ def s3_objects(
             "ignored": sum(ignored.values()),
             "ignored_by_reason": dg.MetadataValue.json(dict(ignored)),
             "bytes": sum(d.kept_bytes for d in found),
+            # Key ranges the listing is staged in, and those that changed (so were rewritten).
+            "staged_ranges": sum(d.ranges for d in found),
+            "restaged_ranges": sum(d.ranges_restaged for d in found),
             "listing_seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
         }
     )
