@@ -129,6 +129,8 @@ class Plan:
     objects_hashed: int = 0
     asset_counts: Counter[Decision] = field(default_factory=Counter)
     file_counts: Counter[Decision] = field(default_factory=Counter)
+    # Rows of the pending tables the staged plan changed (see catalog.analyze_pending).
+    pending_change: catalog.PendingChange = field(default_factory=catalog.PendingChange)
 
     @property
     def skipped(self) -> int:
@@ -167,7 +169,7 @@ def plan_folder(
     to_hash = files_to_hash(groups, bodies)
     reads = Reads(bodies=bodies, md5s=bucket.md5_many(to_hash))
     plans = [plan_group(g, reads, now) for g in groups]
-    catalog.replace_pending(conn, bucket.name, folder, plans)
+    pending = catalog.replace_pending(conn, bucket.name, folder, plans)
     new_files = sum(1 for c in candidates.files if c.is_new)
     kept = [p for p in plans if not _cleanly_ready(p)]
     return Plan(
@@ -179,6 +181,7 @@ def plan_folder(
         len(to_hash),
         Counter(p.decision for p in plans),
         Counter(f.decision for p in plans for f in p.files),
+        pending,
     )
 
 
