@@ -7,13 +7,10 @@ Dagster, so each phase can be run and tested directly against a bucket and a dat
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psycopg
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from media_import.core.assembly import (
     AssetPlan,
@@ -26,8 +23,8 @@ from media_import.core.assembly import (
 )
 from media_import.core.inventory import Rules
 from media_import.core.storage import Bucket
-from media_import.core.verdicts import Judged, judge_page
 from media_import.db import catalog, listing, watch
+from media_import.watch import discovery
 
 
 @dataclass(frozen=True)
@@ -48,49 +45,46 @@ class Discovery:
     kept: int
     kept_bytes: int
     ignored: Counter[str]
+    ranges: int = 0  # key ranges the folder's listing is staged in
+    ranges_restaged: int = 0  # of which changed, so judged, rewritten and diffed again
 
 
 def discover_folder(
-    bucket: Bucket, conn: psycopg.Connection, folder: str, rules: Rules
+    bucket: Bucket,
+    conn: psycopg.Connection,
+    folder: str,
+    rules: Rules,
+    range_keys: int = discovery.RANGE_KEYS,
 ) -> Discovery:
-    """List the folder once, judge every key once (vectorised, page by page) and stage the
-    listing with the verdicts. Every object is staged, ignored ones included, so that removals
-    are judged against the whole bucket: a catalogued file whose extension is no longer
-    allowed has not left the bucket and must not be soft-deleted."""
-    tally = _Tally()
+    """List the folder once and stage the listing with the verdicts, range by range: only the
+    key ranges whose objects changed since the folder's last listing are judged (vectorised),
+    rewritten and diffed against the sensors' seen objects (media_import.watch.discovery).
+    Every object is staged, ignored ones included, so that removals are judged against the
+    whole bucket: a catalogued file whose extension is no longer allowed has not left the
+    bucket and must not be soft-deleted. The listing also reconciles the sensors' view of the
+    folder, so they do not ask for another run for what this one imports (and do ask if this
+    one fails)."""
     # Read before listing: whatever the sensors saw change up to now is in this listing.
     generation = watch.current_generation(conn, bucket.name, folder)
-
-    def judged(batches: Iterator[pa.RecordBatch]) -> Iterator[listing.ListingPage]:
-        for objects in batches:
-            verdicts = judge_page(objects.column("key"), folder, rules)
-            tally.add(objects, verdicts)
-            yield listing.ListingPage(objects, verdicts.columns)
-
-    found = listing.replace_listing(
+    staged = discovery.stage_folder(
+        bucket.list_batches(prefix=f"{folder}/"),
         conn,
         bucket.name,
         folder,
-        judged(bucket.list_batches(prefix=f"{folder}/")),
+        rules,
+        generation,
         datetime.now(UTC),
+        range_keys,
     )
-    # The listing also reconciles the sensors' view of the folder, so they do not ask for
-    # another run for what this one imports (and do ask if this one fails).
-    watch.record_folder_listing(conn, bucket.name, folder, generation)
-    return Discovery(folder, found, tally.kept, tally.kept_bytes, tally.ignored)
-
-
-@dataclass
-class _Tally:
-    kept: int = 0
-    kept_bytes: int = 0
-    ignored: Counter[str] = field(default_factory=Counter)
-
-    def add(self, objects: pa.RecordBatch, verdicts: Judged) -> None:
-        considered = verdicts.considered
-        self.kept += pc.sum(considered).as_py() or 0
-        self.kept_bytes += pc.sum(pc.filter(objects.column("size"), considered)).as_py() or 0
-        self.ignored.update(verdicts.ignored)
+    return Discovery(
+        folder,
+        staged.found,
+        staged.kept,
+        staged.kept_bytes,
+        staged.ignored,
+        staged.ranges,
+        staged.ranges_restaged,
+    )
 
 
 # -- phase 1: validation -----------------------------------------------------------------------
@@ -135,6 +129,8 @@ class Plan:
     objects_hashed: int = 0
     asset_counts: Counter[Decision] = field(default_factory=Counter)
     file_counts: Counter[Decision] = field(default_factory=Counter)
+    # Rows of the pending tables the staged plan changed (see catalog.analyze_pending).
+    pending_change: catalog.PendingChange = field(default_factory=catalog.PendingChange)
 
     @property
     def skipped(self) -> int:
@@ -173,7 +169,7 @@ def plan_folder(
     to_hash = files_to_hash(groups, bodies)
     reads = Reads(bodies=bodies, md5s=bucket.md5_many(to_hash))
     plans = [plan_group(g, reads, now) for g in groups]
-    catalog.replace_pending(conn, bucket.name, folder, plans)
+    pending = catalog.replace_pending(conn, bucket.name, folder, plans)
     new_files = sum(1 for c in candidates.files if c.is_new)
     kept = [p for p in plans if not _cleanly_ready(p)]
     return Plan(
@@ -185,6 +181,7 @@ def plan_folder(
         len(to_hash),
         Counter(p.decision for p in plans),
         Counter(f.decision for p in plans for f in p.files),
+        pending,
     )
 
 

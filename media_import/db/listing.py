@@ -6,15 +6,17 @@ COPY (media_import.db.arrow_csv): no Python object per key between S3 and Postgr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 import pyarrow as pa
+from psycopg.types.json import Jsonb
 
-from media_import.db.arrow_csv import read_times_as_utc, to_csv
-from media_import.db.catalog import analyze_if_grown, lock_folder
+from media_import.db.arrow_csv import to_csv
+from media_import.db.watch import in_key_range
 
 LISTING_COLUMNS = (
     "bucket",
@@ -40,31 +42,92 @@ class ListingPage:
     verdicts: dict[str, pa.Array]
 
 
-def replace_listing(
+@dataclass(frozen=True)
+class StagedRange:
+    """One key range of a folder's staged listing (see migration 0006): its inclusive end key
+    (None: the folder's end), the digests of what was listed in it and its figures."""
+
+    upto: str | None
+    listed_digest: str
+    seen_digest: str
+    found: int
+    kept: int
+    kept_bytes: int
+    ignored: Counter[str]
+
+
+def staged_ranges(conn: psycopg.Connection, bucket: str, folder: str) -> list[StagedRange]:
+    """The folder's staged key ranges, in key order."""
+    rows = conn.execute(
+        "SELECT upto, listed_digest, seen_digest, found, kept, kept_bytes, ignored"
+        " FROM ingest.listing_range WHERE bucket = %s AND folder = %s ORDER BY seq",
+        (bucket, folder),
+    ).fetchall()
+    return [StagedRange(*row[:6], Counter(row[6])) for row in rows]
+
+
+def clear_listing(conn: psycopg.Connection, bucket: str, folder: str) -> None:
+    """Forget the folder's staged listing (before it is staged again from scratch)."""
+    for table in ("listing", "listing_range"):
+        conn.execute(
+            f"DELETE FROM ingest.{table} WHERE bucket = %s AND folder = %s", (bucket, folder)
+        )
+
+
+def stage_range(
     conn: psycopg.Connection,
     bucket: str,
     folder: str,
+    after: str | None,
+    upto: str | None,
     pages: Iterable[ListingPage],
     listed_at: datetime,
 ) -> int:
-    """Stage the folder's listing, every object with its verdict (ignored ones too: removals
-    are judged against the whole bucket), streamed page by page into COPY."""
-    copy_sql = f"COPY ingest.listing ({', '.join(LISTING_COLUMNS)}) FROM STDIN (FORMAT csv)"
+    """Replace the folder's staged objects in the key range (after, upto] (None: the folder's
+    start, end) with `pages`, every object with its verdict (ignored ones too: removals are
+    judged against the whole bucket), in the caller's transaction, which holds the folder's
+    lock and reads the CSV's times as UTC (`read_times_as_utc`). Returns the rows written."""
+    params = {"bucket": bucket, "folder": folder, "after": after, "upto": upto}
+    conn.execute(
+        f"DELETE FROM ingest.listing WHERE bucket = %(bucket)s AND {in_key_range()}",
+        params,
+        prepare=False,  # a generic plan cannot use the optional bounds
+    )
     count = 0
-    with conn.transaction():
-        lock_folder(conn, bucket, folder)
-        read_times_as_utc(conn)  # the CSV's times are UTC without a zone
-        conn.execute(
-            "DELETE FROM ingest.listing WHERE bucket = %s AND folder = %s", (bucket, folder)
-        )
-        with conn.cursor().copy(copy_sql) as copy:
-            for page in pages:
-                copy.write(to_csv(_rows(bucket, folder, page, listed_at)))
-                count += page.objects.num_rows
-        # Not after every folder: a re-listed folder replaces its rows with as many alike, and
-        # sampling the whole table each time cost ~80 ms a folder at 1M keys.
-        analyze_if_grown(conn, "ingest.listing", count)
+    copy_sql = f"COPY ingest.listing ({', '.join(LISTING_COLUMNS)}) FROM STDIN (FORMAT csv)"
+    with conn.cursor().copy(copy_sql) as copy:
+        for page in pages:
+            copy.write(to_csv(_rows(bucket, folder, page, listed_at)))
+            count += page.objects.num_rows
     return count
+
+
+def write_ranges(
+    conn: psycopg.Connection, bucket: str, folder: str, ranges: Sequence[StagedRange]
+) -> None:
+    """Record the folder's staged key ranges, in key order, replacing the previous ones."""
+    conn.execute(
+        "DELETE FROM ingest.listing_range WHERE bucket = %s AND folder = %s", (bucket, folder)
+    )
+    conn.execute(
+        "INSERT INTO ingest.listing_range (bucket, folder, seq, upto, listed_digest,"
+        " seen_digest, found, kept, kept_bytes, ignored)"
+        " SELECT %s, %s, seq - 1, upto, listed, seen, found, kept, kept_bytes, ignored"
+        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::bigint[],"
+        " %s::jsonb[]) WITH ORDINALITY AS r(upto, listed, seen, found, kept, kept_bytes,"
+        " ignored, seq)",
+        (
+            bucket,
+            folder,
+            [r.upto for r in ranges],
+            [r.listed_digest for r in ranges],
+            [r.seen_digest for r in ranges],
+            [r.found for r in ranges],
+            [r.kept for r in ranges],
+            [r.kept_bytes for r in ranges],
+            [Jsonb(dict(r.ignored)) for r in ranges],
+        ),
+    )
 
 
 def _rows(bucket: str, folder: str, page: ListingPage, listed_at: datetime) -> pa.Table:

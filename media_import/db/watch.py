@@ -92,7 +92,22 @@ class FolderChanges:
         return self.added + self.modified + self.removed
 
 
-_CHUNK_DIFF_SQL = """
+# A folder's keys are those starting with "<folder>/": in S3's byte order, the keys from
+# "<folder>/" up to (not including) "<folder>0" ("0" follows "/"). Bounding a folder's key range
+# by them lets the primary key's index serve it, where `folder = ...` alone cannot.
+_KEY_RANGE = """({alias}key > %(after)s::text COLLATE "C" OR %(after)s::text IS NULL)
+      AND ({alias}key <= %(upto)s::text COLLATE "C" OR %(upto)s::text IS NULL)
+      AND (%(folder)s::text IS NULL OR ({alias}folder = %(folder)s::text
+           AND {alias}key >= %(folder)s::text || '/' AND {alias}key < %(folder)s::text || '0'))"""
+
+
+def in_key_range(alias: str = "") -> str:
+    """SQL: the row's key is in (%(after)s, %(upto)s] (None: unbounded) and, with %(folder)s
+    set, in that folder; `alias` with its dot, e.g. "bo."."""
+    return _KEY_RANGE.format(alias=alias)
+
+
+_CHUNK_DIFF_SQL = f"""
 WITH upserted AS (
     INSERT INTO ingest.bucket_object AS bo
         (bucket, key, folder, present, etag, size_bytes, last_modified, sequencer, changed_at)
@@ -110,10 +125,7 @@ WITH upserted AS (
     -- Seen inside the chunk's key range, but not listed in it: gone from the bucket.
     UPDATE ingest.bucket_object bo SET present = false, etag = NULL, size_bytes = NULL,
         last_modified = now(), sequencer = NULL, changed_at = now()
-    WHERE bo.bucket = %(bucket)s AND bo.present
-      AND (%(after)s::text IS NULL OR bo.key > %(after)s::text COLLATE "C")
-      AND (%(upto)s::text IS NULL OR bo.key <= %(upto)s::text COLLATE "C")
-      AND (%(folder)s::text IS NULL OR bo.folder = %(folder)s::text)
+    WHERE bo.bucket = %(bucket)s AND bo.present AND {in_key_range("bo.")}
       AND NOT EXISTS (SELECT 1 FROM listing_chunk c WHERE c.key = bo.key)
     RETURNING bo.folder
 )
@@ -182,42 +194,56 @@ def _csv(objects: pa.Table) -> bytes:
 # for a missing ETag (or size). The length prefixes make the text spell out one list of
 # objects only, whatever the keys contain. Equal digests mean the diff would change nothing.
 
-_SEEN_DIGEST_SQL = """
+_SEEN_DIGEST_SQL = f"""
 SELECT md5(coalesce(string_agg(
     octet_length(key) || ':' || key || ':' || coalesce(octet_length(etag)::text, '-')
         || ':' || coalesce(etag, '-') || ':' || coalesce(size_bytes::text, '-'),
     ';' ORDER BY key), ''))
 FROM ingest.bucket_object
-WHERE bucket = %(bucket)s AND present
-  AND (%(after)s::text IS NULL OR key > %(after)s::text COLLATE "C")
-  AND (%(upto)s::text IS NULL OR key <= %(upto)s::text COLLATE "C")
+WHERE bucket = %(bucket)s AND present AND {in_key_range()}
 """
 
 
-def seen_digest(conn: psycopg.Connection, bucket: str, after: str | None, upto: str | None) -> str:
+def seen_digest(
+    conn: psycopg.Connection,
+    bucket: str,
+    after: str | None,
+    upto: str | None,
+    folder: str | None = None,
+) -> str:
     """The digest of the present seen objects in the key range (after, upto] (upto None:
-    to the end), to compare with the `ListingDigest` of the range's listing."""
-    params = {"bucket": bucket, "after": after, "upto": upto}
+    to the end; with `folder`, of that folder only), to compare with the `ListingDigest` of
+    the range's listing."""
+    params = {"bucket": bucket, "after": after, "upto": upto, "folder": folder}
     # Never a prepared statement: its generic plan cannot bound the index scan by an optional
     # (after, upto] and scans the whole table instead.
     row = conn.execute(_SEEN_DIGEST_SQL, params, prepare=False).fetchone()
     return str(row[0])  # type: ignore[index]
 
 
-def digest_records(objects: pa.RecordBatch) -> pa.Buffer:
-    """The listed objects' records (see above), joined, computed by Arrow."""
+def digest_records(objects: pa.RecordBatch, with_times: bool = False) -> pa.Buffer:
+    """The listed objects' records (see above), joined, computed by Arrow. `with_times` adds
+    each object's LastModified (microseconds since the epoch) to its record: discovery's
+    staged listing keeps the time, which the seen objects' digest leaves out."""
     keys, etags = objects.column("key"), objects.column("etag")
     sizes = pc.cast(objects.column("size"), pa.string())
+    parts = [_length(keys), keys, _length(etags), etags, sizes]
+    if with_times:
+        parts.append(_micros(objects.column("last_modified")))
     records = pc.binary_join_element_wise(
-        _length(keys), keys, _length(etags), etags, sizes, ":",
-        null_handling="replace", null_replacement="-",
-    )  # fmt: skip
+        *parts, ":", null_handling="replace", null_replacement="-"
+    )
     joined = pc.binary_join(pa.ListArray.from_arrays([0, len(records)], records), ";")
     return joined[0].as_buffer() or pa.py_buffer(b"")
 
 
 def _length(strings: pa.Array) -> pa.StringArray:
     return pc.cast(pc.binary_length(strings), pa.string())  # bytes, as octet_length counts
+
+
+def _micros(times: pa.Array) -> pa.StringArray:
+    utc = pc.cast(times, pa.timestamp("us", tz="UTC"))
+    return pc.cast(pc.cast(utc, pa.int64()), pa.string())
 
 
 class ListingDigest:
@@ -269,46 +295,93 @@ def split_keys(
     return [row[0] for row in rows]
 
 
-def _diff(conn: psycopg.Connection, params: dict[str, object]) -> dict[str, FolderChanges]:
+def _diff(
+    conn: psycopg.Connection, params: dict[str, object], analyze: bool = True
+) -> dict[str, FolderChanges]:
     # Not prepared, as the digest: a generic plan cannot use the optional key bounds.
     rows = conn.execute(_CHUNK_DIFF_SQL, params, prepare=False).fetchall()
     changes = {folder: FolderChanges(a, m, r) for folder, a, m, r in rows}
-    # A first import of a folder fills the seen objects; unanalyzed, the planner took them for
-    # empty and the next listing's diff of that folder ran a nested loop for minutes.
-    written = sum(c.total for c in changes.values())
-    analyze_if_grown(conn, "ingest.bucket_object", written)
+    if analyze:
+        analyze_seen_if_grown(conn, sum(c.total for c in changes.values()))
     return changes
 
 
-def record_folder_listing(
-    conn: psycopg.Connection, bucket: str, folder: str, generation_before: int
+def analyze_seen_if_grown(conn: psycopg.Connection, written: int) -> None:
+    # A first import of a folder fills the seen objects; unanalyzed, the planner took them for
+    # empty and the next listing's diff of that folder ran a nested loop for minutes.
+    analyze_if_grown(conn, "ingest.bucket_object", written)
+
+
+def diff_staged_range(
+    conn: psycopg.Connection, bucket: str, folder: str, after: str | None, upto: str | None
 ) -> int:
-    """Reconcile the seen objects with a run's fresh listing of the folder (staged in
-    ingest.listing) and record which generation that listing covers; returns it.
+    """Reconcile the seen objects with the folder's staged listing (ingest.listing) in the key
+    range (after, upto] (None: the folder's start, end), in the caller's transaction; returns
+    how many seen objects it changed. The caller bumps the folder's generation once for all
+    its ranges (`record_listing_state`) and analyzes the seen objects once they grew
+    (`analyze_seen_if_grown`)."""
+    params = {"bucket": bucket, "after": after, "upto": upto, "folder": folder}
+    rows = conn.execute(
+        'CREATE TEMP TABLE listing_chunk ON COMMIT DROP AS SELECT key COLLATE "C" AS key,'
+        " folder, etag, size_bytes, last_modified FROM ingest.listing"
+        f" WHERE bucket = %(bucket)s AND considered AND {in_key_range()}",
+        params,
+        prepare=False,  # as the digest's: a generic plan cannot use the optional bounds
+    ).rowcount
+    analyze_if_large(conn, "listing_chunk", rows)  # temporary tables are never autovacuumed
+    changes = _diff(conn, params, analyze=False)
+    conn.execute("DROP TABLE listing_chunk")
+    return sum(c.total for c in changes.values())
+
+
+@dataclass(frozen=True)
+class ListingState:
+    """What a folder's staged listing covers: the folder generation (every change counted up
+    to it is in the listing) and the fingerprint of the rules its verdicts were judged by."""
+
+    generation: int
+    rules: str | None
+
+
+def listing_state(conn: psycopg.Connection, bucket: str, folder: str) -> ListingState | None:
+    row = conn.execute(
+        "SELECT generation, rules FROM ingest.listing_state WHERE bucket = %s AND folder = %s",
+        (bucket, folder),
+    ).fetchone()
+    return ListingState(int(row[0]), row[1]) if row else None
+
+
+def record_listing_state(
+    conn: psycopg.Connection,
+    bucket: str,
+    folder: str,
+    generation_before: int,
+    changed: bool,
+    rules: str,
+) -> int:
+    """Record which generation a run's fresh listing of the folder covers, in the transaction
+    that staged it and reconciled the seen objects with it (`diff_staged_range`, `changed`:
+    whether that found anything); returns the generation.
 
     A change this listing found itself gets its own generation, so that if the run fails the
     sensors still see the folder as changed and ask again. If a sensor counted a change while
     the folder was being listed, the listing may have missed it: it then covers only the
     generation read before listing began, and the folder stays due for another run.
+
+    While the folder's generation stays at the one recorded here, the seen objects of the
+    folder are the staged listing's considered objects: every other writer of the seen
+    objects bumps the generation with its change.
     """
-    with conn.transaction():
-        conn.execute(
-            "CREATE TEMP TABLE listing_chunk ON COMMIT DROP AS"
-            ' SELECT key COLLATE "C" AS key, folder, etag, size_bytes, last_modified'
-            " FROM ingest.listing WHERE bucket = %s AND folder = %s AND considered",
-            (bucket, folder),
-        )
-        conn.execute("ANALYZE listing_chunk")
-        params = {"bucket": bucket, "after": None, "upto": None, "folder": folder}
-        covered = generation_before
-        if _diff(conn, params):
-            bump_folders(conn, bucket, [folder])
-            now = current_generation(conn, bucket, folder)
-            covered = now if now == generation_before + 1 else generation_before
-        conn.execute(
-            "INSERT INTO ingest.listing_state (bucket, folder, generation, listed_at)"
-            " VALUES (%s, %s, %s, now()) ON CONFLICT (bucket, folder) DO UPDATE"
-            " SET generation = EXCLUDED.generation, listed_at = EXCLUDED.listed_at",
-            (bucket, folder, covered),
-        )
+    covered = generation_before
+    if changed:
+        bump_folders(conn, bucket, [folder])
+        now = current_generation(conn, bucket, folder)
+        covered = now if now == generation_before + 1 else generation_before
+    conn.execute(
+        "INSERT INTO ingest.listing_state (bucket, folder, generation, listed_at, rules)"
+        " VALUES (%s, %s, %s, now(), %s) ON CONFLICT (bucket, folder) DO UPDATE"
+        " SET generation = EXCLUDED.generation, listed_at = EXCLUDED.listed_at,"
+        " rules = EXCLUDED.rules",
+        (bucket, folder, covered, rules),
+    )
     return covered

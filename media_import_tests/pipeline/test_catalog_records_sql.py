@@ -338,3 +338,33 @@ def test_statistics_are_refreshed_once_a_run_grows_a_table_by_a_tenth(database_u
         conn.execute(add_assets, (32_501, 36_000))
         catalog.analyze_after_import(conn, 3_500, 0)
         assert planned_rows(conn, "asset") == 36_000
+
+
+def test_the_pending_tables_are_analyzed_once_a_run_changed_a_tenth_either_way(database_url):
+    migrate(database_url)
+    add_plans = (
+        "INSERT INTO ingest.pending_asset (bucket, folder, inventory_code, decision, media_kind,"
+        " technical_metadata)"
+        " SELECT 'b', 'AAA', 'VO-AAA-' || lpad(i::text, 5, '0'), 'import', 'video', '{\"a\": 1}'"
+        " FROM generate_series(%s::int, %s::int) AS i"
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE ingest.pending_asset SET (autovacuum_enabled = false)")
+        conn.execute(add_plans, (1, 30_000))
+        catalog.analyze_pending(conn, [catalog.PendingChange(assets=10)])  # too few
+        assert planned_rows(conn, "pending_asset") == -1
+        catalog.analyze_pending(conn, [catalog.PendingChange(assets=n) for n in (15_000, 15_000)])
+        assert planned_rows(conn, "pending_asset") == 30_000
+        # Only the columns queries filter on: the technical metadata is never sampled.
+        sampled = conn.execute(
+            "SELECT attname FROM pg_stats WHERE schemaname = 'ingest'"
+            " AND tablename = 'pending_asset' ORDER BY attname"
+        ).fetchall()
+        assert sampled == [("bucket",), ("decision",), ("folder",), ("inventory_code",)]
+
+        conn.execute("DELETE FROM ingest.pending_asset WHERE inventory_code > 'VO-AAA-27500'")
+        catalog.analyze_pending(conn, [catalog.PendingChange(assets=2_500)])  # under a tenth
+        assert planned_rows(conn, "pending_asset") == 30_000
+        conn.execute("DELETE FROM ingest.pending_asset WHERE inventory_code > 'VO-AAA-00500'")
+        catalog.analyze_pending(conn, [catalog.PendingChange(assets=27_000)])  # dropped
+        assert planned_rows(conn, "pending_asset") == 500

@@ -18,7 +18,7 @@ import dagster as dg
 from media_import.concurrency import map_folders
 from media_import.core.assembly import Decision
 from media_import.db import checks as catalog_checks
-from media_import.db.catalog import analyze_after_import
+from media_import.db.catalog import analyze_after_import, analyze_pending
 from media_import.defs.importing import metadata as md
 from media_import.defs.importing.partitions import folder_partitions, folders_of
 from media_import.defs.importing.resources import CatalogDatabase, ImportSettings, S3BucketResource
@@ -100,6 +100,9 @@ def s3_objects(
             "ignored": sum(ignored.values()),
             "ignored_by_reason": dg.MetadataValue.json(dict(ignored)),
             "bytes": sum(d.kept_bytes for d in found),
+            # Key ranges the listing is staged in, and those that changed (so were rewritten).
+            "staged_ranges": sum(d.ranges for d in found),
+            "restaged_ranges": sum(d.ranges_restaged for d in found),
             "listing_seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
         }
     )
@@ -194,6 +197,8 @@ def new_media_files(
             lambda conn, folder: plan_folder(bucket, conn, folder),
             import_settings.folder_workers,
         )
+        with catalog.connect() as conn:  # once per run, for the insert step and its checks
+            analyze_pending(conn, [p.pending_change for p in plans])
     rejections: list[Rejection] = [r for p in plans for r in p.rejections]
     deferred = [a for p in plans for a in p.assets(Decision.DEFERRED)]
     rejected_assets = [a for p in plans for a in p.assets(Decision.REJECTED)]
