@@ -70,7 +70,7 @@ def test_bucket_reads_through_s3_get_when_given_keys(s3_server, bucket, put):
     store = Bucket(config)
     assert store._signer() is not None
     assert store.read_many([RangeRead("BRD/VO-BRD-00001.json")]) == {"BRD/VO-BRD-00001.json": b"{}"}
-    # Credentials from the default chain are obstore's to resolve: it reads the same bytes.
+    # Without keys the credentials come from the default chain, which only obstore resolves.
     anonymous = Bucket(S3Config(bucket, s3_server.endpoint_url, s3_server.region))
     assert anonymous._signer() is None
 
