@@ -47,6 +47,8 @@ class Discovery:
     ignored: Counter[str]
     ranges: int = 0  # key ranges the folder's listing is staged in
     ranges_restaged: int = 0  # of which changed, so judged, rewritten and diffed again
+    rows_written: int = 0  # staged rows rewritten (see analyze_discovered)
+    seen_changed: int = 0  # seen objects the listing changed
 
 
 def discover_folder(
@@ -84,6 +86,22 @@ def discover_folder(
         staged.ignored,
         staged.ranges,
         staged.ranges_restaged,
+        staged.rows_written,
+        staged.seen_changed,
+    )
+
+
+def analyze_discovered(conn: psycopg.Connection, bucket_name: str, found: list[Discovery]) -> None:
+    """After a run's discovery of all its folders, once: refresh the statistics of the staged
+    listing and the seen objects if the run rewrote a tenth of them, or filled a folder they
+    do not know of. Every later step queries them folder by folder, and a folder taken for
+    empty had its anti-join planned as nested loops (4.8 s instead of 60 ms a 6k-key folder)."""
+    listing.analyze_staged(conn, bucket_name, {d.folder: (d.rows_written, d.found) for d in found})
+    watch.analyze_seen_if_grown(
+        conn,
+        sum(d.seen_changed for d in found),
+        {d.folder: d.kept for d in found if d.seen_changed},
+        bucket_name,
     )
 
 

@@ -9,7 +9,7 @@ happened to see, so a change observed by a tick that crashed before requesting i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -306,10 +306,23 @@ def _diff(
     return changes
 
 
-def analyze_seen_if_grown(conn: psycopg.Connection, written: int) -> None:
+def analyze_seen_if_grown(
+    conn: psycopg.Connection,
+    written: int,
+    folders: Mapping[str, int] | None = None,
+    bucket: str | None = None,
+) -> None:
+    """`folders`: folder -> seen objects it holds now, for folders the diffs filled (see
+    catalog.analyze_if_grown)."""
     # A first import of a folder fills the seen objects; unanalyzed, the planner took them for
     # empty and the next listing's diff of that folder ran a nested loop for minutes.
-    analyze_if_grown(conn, "ingest.bucket_object", written)
+    analyze_if_grown(
+        conn, "ingest.bucket_object", written, _SEEN_STATISTICS, folders=folders, bucket=bucket
+    )
+
+
+# The columns the diffs and digests filter the seen objects by.
+_SEEN_STATISTICS = "bucket, key, folder, present"
 
 
 def diff_staged_range(

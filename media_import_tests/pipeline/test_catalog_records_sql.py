@@ -11,7 +11,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from media_import.db import catalog, checks
+from media_import.db import catalog, checks, listing
 from media_import.db.migrate import migrate
 from media_import.defs.importing.partitions import register_folders
 from media_import_tests.pipeline.conftest import IMPORT_JOB, Pipeline, make_asset
@@ -368,3 +368,63 @@ def test_the_pending_tables_are_analyzed_once_a_run_changed_a_tenth_either_way(d
         conn.execute("DELETE FROM ingest.pending_asset WHERE inventory_code > 'VO-AAA-00500'")
         catalog.analyze_pending(conn, [catalog.PendingChange(assets=27_000)])  # dropped
         assert planned_rows(conn, "pending_asset") == 500
+
+
+def planned_folder_rows(conn: psycopg.Connection, table: str, folder: str) -> float:
+    (plan,) = conn.execute(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE bucket = 'b' AND folder = %s",
+        (folder,),
+    ).fetchone()
+    return plan[0]["Plan"]["Plan Rows"]
+
+
+def test_a_folder_the_statistics_do_not_know_refreshes_them_though_under_a_tenth(database_url):
+    """A run's 6k new rows in a 100k-row listing are under a tenth, but a folder staged after
+    the last ANALYZE is taken for a row or two, and its queries planned as nested loops."""
+    migrate(database_url)
+    stage = (
+        "INSERT INTO ingest.listing (bucket, folder, key, size_bytes, etag, last_modified,"
+        " listed_at, considered)"
+        " SELECT 'b', %(folder)s, %(folder)s || '/k' || i, 1, 'e', now(), now(), true"
+        " FROM generate_series(1, %(n)s) AS i"
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE ingest.listing SET (autovacuum_enabled = false)")
+        for folder in ("AAA", "BBB", "CCC", "DDD"):
+            conn.execute(stage, {"folder": folder, "n": 25_000})
+        assert listing.analyze_staged(conn, "b", {"AAA": (100_000, 25_000)})
+        conn.execute(stage, {"folder": "EEE", "n": 6_000})
+        assert planned_folder_rows(conn, "ingest.listing", "EEE") < 100
+
+        # Rewritten rows of a folder the statistics know: under a tenth, not worth sampling.
+        assert not listing.analyze_staged(conn, "b", {"AAA": (6_000, 25_000)})
+        assert listing.analyze_staged(conn, "b", {"AAA": (0, 25_000), "EEE": (6_000, 6_000)})
+        assert 3_000 < planned_folder_rows(conn, "ingest.listing", "EEE") < 12_000
+        assert not listing.analyze_staged(conn, "b", {"EEE": (6_000, 6_000)})  # known now
+        # Only the columns the per-folder queries filter and join on are sampled.
+        sampled = conn.execute(
+            "SELECT attname FROM pg_stats WHERE schemaname = 'ingest'"
+            " AND tablename = 'listing' ORDER BY attname"
+        ).fetchall()
+        assert sampled == [
+            ("bucket",), ("considered",), ("folder",), ("inventory_code",), ("key",), ("rule",)
+        ]  # fmt: skip
+
+
+def test_the_catalog_is_analyzed_after_a_run_that_filled_a_folder_it_did_not_know(database_url):
+    migrate(database_url)
+    add_assets = (
+        "INSERT INTO asset (inventory_code, media_kind, bucket, folder, master_mime_type,"
+        " technical_metadata, run_id)"
+        " SELECT 'VO-' || %(folder)s || '-' || lpad(i::text, 5, '0'), 'video', 'b', %(folder)s,"
+        " 'video/mp4', '{}', 'r' FROM generate_series(1, %(n)s) AS i"
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE asset SET (autovacuum_enabled = false)")
+        conn.execute(add_assets, {"folder": "AAA", "n": 40_000})
+        catalog.analyze_after_import(conn, 40_000, 0, "b", {"AAA": (40_000, 0)})
+        conn.execute(add_assets, {"folder": "BBB", "n": 3_000})
+        catalog.analyze_after_import(conn, 3_000, 0)  # under a tenth, folders not named
+        assert planned_folder_rows(conn, "asset", "BBB") < 100
+        catalog.analyze_after_import(conn, 3_000, 0, "b", {"BBB": (3_000, 0)})
+        assert planned_folder_rows(conn, "asset", "BBB") > 1_500

@@ -25,6 +25,7 @@ from media_import.defs.importing.resources import CatalogDatabase, ImportSetting
 from media_import.defs.importing.retries import transient_retries
 from media_import.phases import (
     Rejection,
+    analyze_discovered,
     discover_folder,
     import_folder,
     plan_folder,
@@ -91,6 +92,8 @@ def s3_objects(
             lambda conn, folder: discover_folder(bucket, conn, folder, rules),
             import_settings.folder_workers,
         )
+        with catalog.connect() as conn:  # once per run: the next steps' queries need them
+            analyze_discovered(conn, bucket.name, found)
     ignored: Counter[str] = sum((d.ignored for d in found), Counter())
     return dg.MaterializeResult(
         metadata={
@@ -291,7 +294,11 @@ def catalog_records(
         done = [import_folder(conn, bucket, f, context.run.run_id, dry_run) for f in folders]
         # The checks below are planned from these statistics; so is the next run's anti-join.
         analyze_after_import(
-            conn, sum(d.assets_inserted for d in done), sum(d.files_inserted for d in done)
+            conn,
+            sum(d.assets_inserted for d in done),
+            sum(d.files_inserted for d in done),
+            bucket,
+            {d.folder: (d.assets_inserted, d.files_inserted) for d in done},
         )
         # Each check is one statement over all the run's folders. What the import found
         # unlisted is the bucket check's answer (see catalog.import_pending).
