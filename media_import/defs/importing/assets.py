@@ -290,8 +290,15 @@ def catalog_records(
     dry_run = import_settings.dry_run
     folders = folders_of(context)
     bucket = s3.bucket
+    run_id = context.run.run_id
+    with transient_retries(context, s3.config()):
+        done = map_folders(
+            catalog.connect,
+            folders,
+            lambda conn, folder: import_folder(conn, bucket, folder, run_id, dry_run),
+            import_settings.folder_workers,
+        )
     with transient_retries(context, s3.config()), catalog.connect() as conn:
-        done = [import_folder(conn, bucket, f, context.run.run_id, dry_run) for f in folders]
         # The checks below are planned from these statistics; so is the next run's anti-join.
         analyze_after_import(
             conn,
