@@ -341,6 +341,11 @@ def diff_staged_range(
         params,
         prepare=False,  # as the digest's: a generic plan cannot use the optional bounds
     ).rowcount
+    # Keyed as the reconciliation's chunks are: the seen objects of a folder's last range lie
+    # past their statistics' histogram (new keys sort last), so the planner expects one row
+    # and anti-joins them by nested loop; with the key indexed that loop probes, where over a
+    # 2.6k-key chunk it compared 3.4M pairs (0.5 s of each changed folder at 1M objects).
+    conn.execute("ALTER TABLE listing_chunk ADD PRIMARY KEY (key)")
     analyze_if_large(conn, "listing_chunk", rows)  # temporary tables are never autovacuumed
     changes = _diff(conn, params, analyze=False)
     conn.execute("DROP TABLE listing_chunk")
