@@ -234,6 +234,7 @@ def import_folder(
 ) -> Imported:
     """Insert what the plan made ready; a dry run only counts it."""
     if dry_run:
+        catalog.check_plan(conn, bucket_name, folder)
         ready = catalog.count_ready(conn, bucket_name, folder)
         gone = catalog.gone_files(conn, bucket_name, folder)
         would = catalog.would_soft_delete(conn, bucket_name, folder, gone)

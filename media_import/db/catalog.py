@@ -149,6 +149,12 @@ def replace_pending(
                 for f in p.files:
                     copy.write_row(_pending_file_row(bucket, f))
         files = sum(len(p.files) for p in plans)
+        conn.execute(
+            "INSERT INTO ingest.pending_plan (bucket, folder, assets, files)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (bucket, folder) DO UPDATE"
+            " SET assets = EXCLUDED.assets, files = EXCLUDED.files, planned_at = now()",
+            (bucket, folder, len(plans), files),
+        )
     return PendingChange(
         max(len(plans), dropped["pending_asset"]), max(files, dropped["pending_file"])
     )
@@ -434,6 +440,30 @@ class Ready:
     files: int  # importing and attaching
 
 
+class PlanLost(RuntimeError):
+    """A folder's staged plan is recorded but its rows are gone: PostgreSQL empties unlogged
+    tables when it restarts after a crash."""
+
+
+def check_plan(conn: psycopg.Connection, bucket: str, folder: str) -> None:
+    """Raise PlanLost if the folder's recorded plan staged rows that are no longer there.
+    Taken for an empty plan, it would insert nothing and mark the folder imported, and the
+    sensors would not ask for it again until it changed."""
+    row = conn.execute(
+        "SELECT p.assets, p.planned_at, EXISTS (SELECT 1 FROM ingest.pending_asset a"
+        " WHERE a.bucket = p.bucket AND a.folder = p.folder)"
+        " FROM ingest.pending_plan p WHERE p.bucket = %s AND p.folder = %s",
+        (bucket, folder),
+    ).fetchone()
+    if row is not None and row[0] > 0 and not row[2]:
+        raise PlanLost(
+            f"the staged plan of folder {folder!r} ({row[0]} asset(s), planned at "
+            f"{row[1]:%Y-%m-%d %H:%M:%S %Z}) is gone: PostgreSQL restarted after a crash, "
+            "which empties its unlogged staging tables. Nothing was written; run the folder "
+            "again (it was not marked imported, so its sensors will ask for it)."
+        )
+
+
 def count_ready(conn: psycopg.Connection, bucket: str, folder: str) -> Ready:
     row = conn.execute(_READY_SQL, {"bucket": bucket, "folder": folder}).fetchone()
     return Ready(int(row[0]), int(row[1])) if row else Ready(0, 0)
@@ -458,6 +488,7 @@ def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: s
     params = {"bucket": bucket, "folder": folder, "run_id": run_id}
     with conn.transaction():
         lock_folder(conn, bucket, folder)
+        check_plan(conn, bucket, folder)
         # Removals first: a replaced object's row is soft-deleted, then restored with its new
         # ETag, size and checksum by the inserts below (ON CONFLICT ... WHERE deleted).
         gone = gone_files(conn, bucket, folder)

@@ -428,3 +428,54 @@ def test_the_catalog_is_analyzed_after_a_run_that_filled_a_folder_it_did_not_kno
         assert planned_folder_rows(conn, "asset", "BBB") < 100
         catalog.analyze_after_import(conn, 3_000, 0, "b", {"BBB": (3_000, 0)})
         assert planned_folder_rows(conn, "asset", "BBB") > 1_500
+
+
+# -- the staged plans are unlogged -----------------------------------------------------------
+
+
+def test_the_staged_plans_are_unlogged_and_each_folders_plan_is_recorded(pipeline, put_many):
+    put_many(make_asset("VHS", "VO-VHS-00001").items())
+    run_assets(pipeline, "VHS", *PLAN)
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        persistence = conn.execute(
+            "SELECT relname, relpersistence FROM pg_class"
+            " WHERE relnamespace = 'ingest'::regnamespace"
+            " AND relname IN ('pending_asset', 'pending_file', 'pending_plan') ORDER BY relname"
+        ).fetchall()
+        plan = conn.execute("SELECT folder, assets, files FROM ingest.pending_plan").fetchall()
+    assert persistence == [("pending_asset", "u"), ("pending_file", "u"), ("pending_plan", "p")]
+    assert plan == [("VHS", 1, 4)]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["import", "dry run"])
+def test_a_plan_emptied_by_a_crash_restart_fails_the_insert_step_and_writes_nothing(
+    pipeline, put_many, dry_run
+):
+    """PostgreSQL truncates unlogged tables when it restarts after a crash. The insert step
+    must not take the emptied plan for "nothing new" (and mark the folder imported)."""
+    put_many(make_asset("VHS", "VO-VHS-00001").items())
+    run_assets(pipeline, "VHS", *PLAN)
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE ingest.pending_asset, ingest.pending_file")  # what recovery does
+
+    register_folders(pipeline.instance, ["VHS"])
+    failed = pipeline.defs.resolve_job_def(IMPORT_JOB).execute_in_process(
+        instance=pipeline.instance,
+        partition_key="VHS",
+        asset_selection=[dg.AssetKey("catalog_records")],
+        run_config={"resources": {"import_settings": {"config": {"dry_run": dry_run}}}},
+        raise_on_error=False,
+    )
+
+    assert not failed.success
+    error = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error
+    assert "staged plan of folder 'VHS' (1 asset(s)" in str(error)
+    assert pipeline.assets() == {} and pipeline.files() == {}
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        imported = conn.execute(
+            "SELECT imported_run_id FROM ingest.folder_state WHERE folder = 'VHS'"
+        ).fetchall()
+    assert (failed.run_id,) not in imported  # still due: the sensors ask for it again
+    # Planning again (what the sensors' next request does) imports it.
+    assert pipeline.run("VHS").success
+    assert set(pipeline.assets()) == {"VO-VHS-00001"}
