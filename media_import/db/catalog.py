@@ -75,14 +75,21 @@ WITH {_GONE_CTES}, valid AS (
           AND af.deleted_at IS NULL
           AND af.id NOT IN (SELECT id FROM gone_file)
           AND af.inventory_code NOT IN (SELECT inventory_code FROM gone_asset))
-), codes AS (SELECT DISTINCT inventory_code FROM fresh)
+), codes AS (SELECT DISTINCT inventory_code FROM fresh),
+-- The candidates' catalogued assets, looked up by code: joined to the candidates' rows, which
+-- the planner expects by the folder's tens of thousands, it hashed every asset of the catalog
+-- instead (a seq scan of 250k wide rows, ~0.5 s of each folder with new files at 1M).
+catalogued AS (
+    SELECT a.inventory_code, a.folder FROM codes c
+    JOIN asset a ON a.inventory_code = c.inventory_code AND a.deleted_at IS NULL
+    WHERE a.inventory_code NOT IN (SELECT inventory_code FROM gone_asset)
+)
 SELECT v.key, v.folder, v.inventory_code, v.role, v.size_bytes, v.etag, v.last_modified,
        f.key IS NOT NULL AS is_new, a.folder AS catalogued_folder
 FROM valid v
 JOIN codes c USING (inventory_code)
 LEFT JOIN fresh f ON f.key = v.key
-LEFT JOIN asset a ON a.inventory_code = v.inventory_code AND a.deleted_at IS NULL
-    AND a.inventory_code NOT IN (SELECT inventory_code FROM gone_asset)
+LEFT JOIN catalogued a ON a.inventory_code = v.inventory_code
 ORDER BY v.inventory_code, v.key
 """
 
