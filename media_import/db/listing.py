@@ -83,17 +83,20 @@ def stage_range(
     upto: str | None,
     pages: Iterable[ListingPage],
     listed_at: datetime,
+    replace: bool = True,
 ) -> int:
     """Replace the folder's staged objects in the key range (after, upto] (None: the folder's
     start, end) with `pages`, every object with its verdict (ignored ones too: removals are
     judged against the whole bucket), in the caller's transaction, which holds the folder's
-    lock and reads the CSV's times as UTC (`read_times_as_utc`). Returns the rows written."""
+    lock and reads the CSV's times as UTC (`read_times_as_utc`). Returns the rows written.
+    `replace=False`: the range holds no staged rows (its folder's were cleared)."""
     params = {"bucket": bucket, "folder": folder, "after": after, "upto": upto}
-    conn.execute(
-        f"DELETE FROM ingest.listing WHERE bucket = %(bucket)s AND {in_key_range()}",
-        params,
-        prepare=False,  # a generic plan cannot use the optional bounds
-    )
+    if replace:
+        conn.execute(
+            f"DELETE FROM ingest.listing WHERE bucket = %(bucket)s AND {in_key_range()}",
+            params,
+            prepare=False,  # a generic plan cannot use the optional bounds
+        )
     count = 0
     copy_sql = f"COPY ingest.listing ({', '.join(LISTING_COLUMNS)}) FROM STDIN (FORMAT csv)"
     with conn.cursor().copy(copy_sql) as copy:

@@ -43,9 +43,11 @@ from media_import.db.listing import ListingPage, StagedRange
 from media_import.db.watch import ListingDigest, digest_records
 
 # Keys per staged range: a changed range costs its keys' judging, COPY and diff; an unchanged
-# one costs nothing but its listing. 2,000 keys make ~32 ranges of a 63k-key folder (a row
-# each in ingest.listing_range), so that the few places new objects arrive at rewrite little.
-RANGE_KEYS = 2_000
+# one costs nothing but its listing. 1,000 keys make ~63 ranges of a 63k-key folder (a row
+# each in ingest.listing_range), so that the few places new objects arrive at rewrite little:
+# new codes arrive at the end of each of a folder's code prefixes (AC, AO, VC, VO), four
+# ranges. Smaller ranges cost a COPY each when a folder is first staged.
+RANGE_KEYS = 1_000
 # Bumped when what judging stages for a key changes, so that listings staged by older code
 # are staged again rather than reused.
 VERDICTS_VERSION = 1
@@ -219,7 +221,7 @@ def stage_folder(
                     staged.ranges_rediffed += 1
                 now = before
             else:
-                now = _restage(conn, bucket, folder, rules, cut, listed_at, staged)
+                now = _restage(conn, bucket, folder, rules, cut, listed_at, staged, afresh)
                 seen_moved = before is None or not synced or before.seen_digest != now.seen_digest
                 if seen_moved and not afresh:  # afresh: the whole folder is diffed at once
                     changed += watch.diff_staged_range(conn, bucket, folder, cut.after, cut.upto)
@@ -246,8 +248,10 @@ def _restage(
     cut: Cut,
     listed_at: datetime,
     staged: Staged,
+    afresh: bool,
 ) -> StagedRange:
-    """Judge the range's objects, replace its staged rows with them; its new StagedRange."""
+    """Judge the range's objects, replace its staged rows with them (`afresh`: the folder's
+    listing was cleared, there are none); its new StagedRange."""
     pages: list[ListingPage] = []
     seen = ListingDigest()
     kept = kept_bytes = 0
@@ -261,7 +265,7 @@ def _restage(
         ignored.update(verdicts.ignored)
         pages.append(ListingPage(objects, verdicts.columns))
     staged.rows_written += listing.stage_range(
-        conn, bucket, folder, cut.after, cut.upto, pages, listed_at
+        conn, bucket, folder, cut.after, cut.upto, pages, listed_at, replace=not afresh
     )
     staged.ranges_restaged += 1
     return StagedRange(

@@ -148,8 +148,9 @@ class ImportSettings(dg.ConfigurableResource):
     folder_workers: int = Field(
         default=DEFAULT_FOLDER_WORKERS,
         ge=1,
-        description="Folders listed and planned at once in a run over several folders (a "
-        "single-run backfill), each on its own database connection (ACH_FOLDER_WORKERS).",
+        description="Folders listed, planned and imported at once in a run over several "
+        "folders (a single-run backfill), each on its own database connection "
+        "(ACH_FOLDER_WORKERS).",
     )
 
     def rules(self) -> Rules:
