@@ -479,3 +479,36 @@ def test_a_plan_emptied_by_a_crash_restart_fails_the_insert_step_and_writes_noth
     # Planning again (what the sensors' next request does) imports it.
     assert pipeline.run("VHS").success
     assert set(pipeline.assets()) == {"VO-VHS-00001"}
+
+
+def vacuums(conn: psycopg.Connection, table: str) -> int:
+    """How many times the table was vacuumed by hand (autovacuum is off for it here)."""
+    conn.execute("SELECT pg_stat_clear_snapshot()")  # read the statistics afresh
+    row = conn.execute(
+        "SELECT vacuum_count FROM pg_stat_user_tables WHERE schemaname = 'ingest' AND relname = %s",
+        (table,),
+    ).fetchone()
+    return row[0]
+
+
+def test_plans_dropped_by_the_thousands_are_vacuumed_away_once_per_run(database_url):
+    """The insert step reads each folder's plans through bitmap scans, which never mark dead
+    rows: after a first import's plans were replaced, every statement waded through them."""
+    migrate(database_url)
+    add_files = (
+        "INSERT INTO ingest.pending_file (bucket, folder, key, inventory_code, role, decision,"
+        " mime_type, size_bytes, md5_verified, last_modified)"
+        " SELECT 'b', 'AAA', 'AAA/k' || i, 'VO-AAA-00001', 'metadata', 'import', 'a/b', 1,"
+        " false, now() FROM generate_series(1, %s) AS i"
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE ingest.pending_file SET (autovacuum_enabled = false)")
+        conn.execute(add_files, (30_000,))
+        catalog.analyze_pending(conn, [catalog.PendingChange(files=30_000)])
+        before = vacuums(conn, "pending_file")
+        dropped = conn.execute("DELETE FROM ingest.pending_file WHERE key > 'AAA/k2'").rowcount
+        catalog.analyze_pending(conn, [catalog.PendingChange(files=dropped)])  # not dropped
+        assert vacuums(conn, "pending_file") == before
+        catalog.analyze_pending(conn, [catalog.PendingChange(files=dropped, files_dropped=dropped)])
+        assert vacuums(conn, "pending_file") == before + 1
+        assert planned_rows(conn, "pending_file") == 30_000 - dropped  # analyzed as well
