@@ -549,11 +549,10 @@ def analyze_after_import(
     near-empty after a first import, the planner chose nested loops costing minutes). Once
     per run, not per folder: at 1M rows each ANALYZE costs about half a second."""
     by_folder = by_folder or {}
-    for index, (table, written) in enumerate(
-        (("asset", assets_written), ("asset_file", files_written))
-    ):
-        folders = {folder: rows[index] for folder, rows in by_folder.items()}
-        analyze_if_grown(conn, table, written, folders=folders, bucket=bucket)
+    assets = {folder: n for folder, (n, _) in by_folder.items()}
+    files = {folder: n for folder, (_, n) in by_folder.items()}
+    analyze_if_grown(conn, "asset", assets_written, folders=assets, bucket=bucket)
+    analyze_if_grown(conn, "asset_file", files_written, folders=files, bucket=bucket)
 
 
 def analyze_if_grown(
