@@ -24,6 +24,7 @@ from media_import.core.assembly import (
 from media_import.core.inventory import Rules
 from media_import.core.storage import Bucket
 from media_import.db import catalog, listing, watch
+from media_import.gc_pause import gc_paused
 from media_import.watch import discovery
 
 
@@ -181,13 +182,14 @@ def plan_folder(
     """Anti-join the folder's valid files against the catalog, read the new sidecars
     concurrently, and decide per inventory code: import, attach, defer or reject."""
     now = now or datetime.now(UTC)
-    candidates = catalog.read_candidates(conn, bucket.name, folder)
-    groups = group_candidates(candidates.files, candidates.catalogued_folders)
-    bodies = bucket.read_many(sidecar_reads(groups))
-    to_hash = files_to_hash(groups, bodies)
-    reads = Reads(bodies=bodies, md5s=bucket.md5_many(to_hash))
-    plans = [plan_group(g, reads, now) for g in groups]
-    pending = catalog.replace_pending(conn, bucket.name, folder, plans)
+    with gc_paused():  # all of it acyclic: see media_import.gc_pause
+        candidates = catalog.read_candidates(conn, bucket.name, folder)
+        groups = group_candidates(candidates.files, candidates.catalogued_folders)
+        bodies = bucket.read_many(sidecar_reads(groups))
+        to_hash = files_to_hash(groups, bodies)
+        reads = Reads(bodies=bodies, md5s=bucket.md5_many(to_hash))
+        plans = [plan_group(g, reads, now) for g in groups]
+        pending = catalog.replace_pending(conn, bucket.name, folder, plans)
     new_files = sum(1 for c in candidates.files if c.is_new)
     kept = [p for p in plans if not _cleanly_ready(p)]
     return Plan(
