@@ -23,7 +23,7 @@ from media_import.core.assembly import (
 )
 from media_import.core.inventory import Rules
 from media_import.core.storage import Bucket
-from media_import.db import catalog, listing, watch
+from media_import.db import catalog, checks, listing, watch
 from media_import.gc_pause import gc_paused
 from media_import.watch import discovery
 
@@ -229,6 +229,10 @@ class Imported:
     # Live catalog rows whose key the folder's latest listing does not hold, after the import
     # (in a dry run: those the import would soft-delete as removed), by key.
     unlisted: list[str] = field(default_factory=list)
+    # Codes and keys the plan made ready that the catalog does not hold after the import.
+    missing: list[str] = field(default_factory=list)
+    # The carried-out plans dropped after the import (see catalog.analyze_pending).
+    plans_dropped: catalog.PendingChange = field(default_factory=catalog.PendingChange)
 
 
 def import_folder(
@@ -245,7 +249,12 @@ def import_folder(
             assets_soft_deleted=would.assets, files_soft_deleted=would.files,
             unlisted=[g.key for g in gone if g.reason == "removed"],
         )  # fmt: skip
-    counts = catalog.import_pending(conn, bucket_name, folder, run_id)
+    # One transaction, so one hold of the folder's lock: the import, the check that it holds
+    # what the plan made ready, and the drop of the plans it carried out.
+    with conn.transaction():
+        counts = catalog.import_pending(conn, bucket_name, folder, run_id)
+        missing = _missing_after_import(conn, bucket_name, folder, counts)
+        dropped = catalog.drop_carried_out(conn, bucket_name, folder)
     # The sensors stop asking for this folder until they see it change again.
     watch.mark_imported(conn, bucket_name, folder, run_id)
     return Imported(
@@ -260,4 +269,19 @@ def import_folder(
         counts.assets_soft_deleted,
         counts.files_soft_deleted,
         counts.unlisted,
+        missing,
+        dropped,
     )
+
+
+def _missing_after_import(
+    conn: psycopg.Connection, bucket_name: str, folder: str, counts: catalog.ImportCounts
+) -> list[str]:
+    """What the plan made ready and the catalog lacks. When the insert wrote every ready row
+    (inserted or restored: each is live now), nothing can be, and the catalog is not read
+    again; otherwise the ready rows are looked up (a live row the insert did not overwrite is
+    there, not missing)."""
+    ready = counts.ready
+    if counts.assets_inserted == ready.assets and counts.files_inserted == ready.files:
+        return []
+    return checks.missing_from_catalog(conn, bucket_name, {folder: ready.assets + ready.files})

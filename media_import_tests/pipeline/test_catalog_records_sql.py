@@ -259,18 +259,47 @@ def test_missing_rows_are_found_by_probes_and_by_a_join_alike(pipeline, bucket, 
     assert nothing_ready == []
 
 
-def test_the_missing_check_fails_when_a_ready_file_cannot_be_inserted(pipeline, planned_only):
-    run_assets(pipeline, "VHS", "catalog_records")
-    # By hand: the asset now lives in another folder, and its files were lost. Its files
-    # attach only to an asset of their own folder, so the plan's files cannot be inserted.
-    execute(pipeline, "UPDATE asset SET folder = 'BRD' WHERE inventory_code = 'VO-VHS-00001'")
-    execute(pipeline, "DELETE FROM asset_file WHERE folder = 'VHS'")
+def test_the_missing_check_fails_when_a_ready_file_cannot_be_inserted(
+    pipeline, bucket, planned_only
+):
+    # By hand, between the plan and the insert: the code is catalogued live in another
+    # folder. The asset is not overwritten, and its files attach only to an asset of their
+    # own folder, so none of the plan's files can be inserted.
+    execute(
+        pipeline,
+        "INSERT INTO asset (inventory_code, media_kind, bucket, folder, master_mime_type,"
+        " technical_metadata, run_id)"
+        " VALUES ('VO-VHS-00001', 'video', %s, 'BRD', 'video/quicktime', '{}', 'by-hand')",
+        (bucket,),
+    )
 
     result = run_assets(pipeline, "VHS", "catalog_records")
 
     meta = check_metadata(result, "complete_assets_catalogued")
     assert (meta["passed"], meta["missing"]) == (False, 4)
     assert sorted(meta["preview"]) == sorted(planned_only[0] - {"VO-VHS-00001"})
+
+
+def test_carried_out_plans_are_dropped_and_what_waits_is_kept(pipeline, put_many):
+    ready = make_asset("VHS", "VO-VHS-00001")
+    waiting = make_asset("VHS", "VO-VHS-00002")  # no streaming copy yet: deferred
+    put_many([*ready.items(), *[(k, b) for k, b in waiting.items() if not k.endswith(".mp4")]])
+    run_assets(pipeline, "VHS", *PLAN)
+    staged = pipeline.query("SELECT count(*) FROM ingest.pending_file")
+
+    first = run_assets(pipeline, "VHS", "catalog_records")
+
+    assert staged == [(7,)] and set(pipeline.assets()) == {"VO-VHS-00001"}
+    assert pipeline.query("SELECT inventory_code, decision FROM ingest.pending_asset") == [
+        ("VO-VHS-00002", "deferred")
+    ]
+    assert pipeline.query("SELECT count(*) FROM ingest.pending_file") == [(3,)]
+    assert pipeline.query("SELECT assets, files FROM ingest.pending_plan") == [(1, 3)]
+    assert check_metadata(first, "complete_assets_catalogued")["passed"]
+    # The insert step again on its own: the plan was consumed, not lost, and nothing is due.
+    again = run_assets(pipeline, "VHS", "catalog_records")
+    assert again.success and check_metadata(again, "complete_assets_catalogued")["passed"]
+    assert set(pipeline.assets()) == {"VO-VHS-00001"}
 
 
 # -- rejections ----------------------------------------------------------------------------------

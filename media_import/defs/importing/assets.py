@@ -307,10 +307,12 @@ def catalog_records(
             bucket,
             {d.folder: (d.assets_inserted, d.files_inserted) for d in done},
         )
+        # The carried-out plans were dropped: vacuumed away at once if they were many.
+        analyze_pending(conn, [d.plans_dropped for d in done])
         # Each check is one statement over all the run's folders. What the import found
-        # unlisted is the bucket check's answer (see catalog.import_pending).
-        ready = {d.folder: d.would_insert_assets + d.would_insert_files for d in done}
-        missing = [] if dry_run else catalog_checks.missing_from_catalog(conn, bucket, ready)
+        # unlisted, and missing, answer the bucket and completeness checks (see
+        # phases.import_folder).
+        missing = [k for d in done for k in d.missing]
         duplicated = catalog_checks.duplicated_codes(conn, bucket, folders)
         dangling = [k for d in done for k in d.unlisted]
         unverified = catalog_checks.unverified_checksums(conn, bucket, folders)
