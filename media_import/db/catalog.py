@@ -553,13 +553,12 @@ WITH files AS (
     RETURNING 1
 ), dropped AS (
     SELECT (SELECT count(*) FROM assets) AS assets, (SELECT count(*) FROM files) AS files
-), recorded AS (
+), recorded AS (  -- runs though not read: a data-modifying CTE always does
     UPDATE ingest.pending_plan p
     SET assets = greatest(p.assets - d.assets, 0), files = greatest(p.files - d.files, 0)
     FROM dropped d WHERE p.bucket = %(bucket)s AND p.folder = %(folder)s
-    RETURNING 1
 )
-SELECT d.assets, d.files, (SELECT count(*) FROM recorded) FROM dropped d
+SELECT assets, files FROM dropped
 """
 
 

@@ -4,7 +4,9 @@ Each is one statement over all the run's folders (`folder = ANY(...)`), not one 
 a backfill of every folder pays each statement's round trip and planning once, and reads
 what it needs once. Results keep the order of one query per folder: folder by folder, in the
 run's order, then by key or code. Live rows not in the bucket's listing are found by the
-insert itself (`catalog.import_pending`), which knows the only rows that can be.
+insert itself (`catalog.import_pending`), which knows the only rows that can be; the missing
+rows are looked up by the insert step too (`phases.import_folder`), folder by folder, and only
+when it wrote fewer rows than its plan made ready.
 """
 
 from __future__ import annotations
