@@ -23,7 +23,7 @@ from media_import.core.assembly import (
 )
 from media_import.core.inventory import Rules
 from media_import.core.storage import Bucket
-from media_import.db import catalog, checks, listing, watch
+from media_import.db import catalog, checks, listing, scope, watch
 from media_import.gc_pause import gc_paused
 from media_import.watch import discovery
 
@@ -150,6 +150,8 @@ class Plan:
     file_counts: Counter[Decision] = field(default_factory=Counter)
     # Rows of the pending tables the staged plan changed (see catalog.analyze_pending).
     pending_change: catalog.PendingChange = field(default_factory=catalog.PendingChange)
+    # The restaged key ranges the plan read (media_import.db.scope); None: the whole folder.
+    ranges_read: int | None = None
 
     @property
     def skipped(self) -> int:
@@ -183,13 +185,15 @@ def plan_folder(
     concurrently, and decide per inventory code: import, attach, defer or reject."""
     now = now or datetime.now(UTC)
     with gc_paused():  # all of it acyclic: see media_import.gc_pause
-        candidates = catalog.read_candidates(conn, bucket.name, folder)
+        # The whole folder, or only what can have changed since its last import.
+        reach = scope.folder_scope(conn, bucket.name, folder)
+        candidates = catalog.read_candidates(conn, bucket.name, folder, reach)
         groups = group_candidates(candidates.files, candidates.catalogued_folders)
         bodies = bucket.read_many(sidecar_reads(groups))
         to_hash = files_to_hash(groups, bodies)
         reads = Reads(bodies=bodies, md5s=bucket.md5_many(to_hash))
         plans = [plan_group(g, reads, now) for g in groups]
-        pending = catalog.replace_pending(conn, bucket.name, folder, plans)
+        pending = catalog.replace_pending(conn, bucket.name, folder, plans, reach)
     new_files = sum(1 for c in candidates.files if c.is_new)
     kept = [p for p in plans if not _cleanly_ready(p)]
     return Plan(
@@ -202,6 +206,7 @@ def plan_folder(
         Counter(p.decision for p in plans),
         Counter(f.decision for p in plans for f in p.files),
         pending,
+        None if reach.ranges is None else len(reach.ranges),
     )
 
 
@@ -255,6 +260,8 @@ def import_folder(
         counts = catalog.import_pending(conn, bucket_name, folder, run_id)
         missing = _missing_after_import(conn, bucket_name, folder, counts)
         dropped = catalog.drop_carried_out(conn, bucket_name, folder)
+        # In step: the next plan reads only what changes from here (media_import.db.scope).
+        scope.record_import(conn, bucket_name, folder, complete=not missing)
     # The sensors stop asking for this folder until they see it change again.
     watch.mark_imported(conn, bucket_name, folder, run_id)
     return Imported(

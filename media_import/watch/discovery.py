@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from media_import.core.inventory import Rules
 from media_import.core.verdicts import judge_page
-from media_import.db import listing, watch
+from media_import.db import listing, scope, watch
 from media_import.db.arrow_csv import read_times_as_utc
 from media_import.db.catalog import lock_folder
 from media_import.db.listing import ListingPage, StagedRange
@@ -210,6 +210,7 @@ def stage_folder(
         # The seen objects are the staged listing's while the generation has not moved.
         synced = state is not None and state.generation == generation_before
         ranges: list[StagedRange] = []
+        restaged: list[scope.KeyRange] = [(None, None)] if afresh else []
         changed = 0  # seen objects changed by the diffs
         for cut in cut_ranges(batches, [r.upto for r in previous], range_keys):
             before = previous[cut.staged] if cut.staged is not None else None
@@ -222,6 +223,8 @@ def stage_folder(
                 now = before
             else:
                 now = _restage(conn, bucket, folder, rules, cut, listed_at, staged, afresh)
+                if not afresh:
+                    restaged.append((cut.after, cut.upto))
                 seen_moved = before is None or not synced or before.seen_digest != now.seen_digest
                 if seen_moved and not afresh:  # afresh: the whole folder is diffed at once
                     changed += watch.diff_staged_range(conn, bucket, folder, cut.after, cut.upto)
@@ -231,6 +234,8 @@ def stage_folder(
         if afresh:  # one pass over the folder rather than one per range
             changed += watch.diff_staged_range(conn, bucket, folder, None, None)
         listing.write_ranges(conn, bucket, folder, ranges)
+        # What the folder's next plan has to read again (media_import.db.scope).
+        scope.record_restaged(conn, bucket, folder, restaged)
         # Statistics are refreshed once per run, after all its folders (phases.analyze_discovered):
         # ANALYZE after each folder cost 80-190 ms a folder for each table at 100k-1M keys.
         staged.seen_changed = changed

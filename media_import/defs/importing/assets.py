@@ -223,6 +223,10 @@ def new_media_files(
             "rejections": md.rejections_preview(rejections),
             "sidecars_read": sum(p.sidecars_read for p in plans),
             "objects_hashed": sum(p.objects_hashed for p in plans),
+            # Folders compared with the catalog whole (a first import, or after a change the
+            # scope cannot vouch for) and the restaged key ranges read for the others.
+            "folders_planned_whole": sum(1 for p in plans if p.ranges_read is None),
+            "restaged_ranges_planned": sum(p.ranges_read or 0 for p in plans),
         },
         check_results=[
             dg.AssetCheckResult(
