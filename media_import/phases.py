@@ -198,7 +198,7 @@ def plan_folder(
     kept = [p for p in plans if not _cleanly_ready(p)]
     return Plan(
         folder,
-        candidates.valid_total,
+        listing.count_valid(conn, bucket.name, folder),
         new_files,
         kept,
         len(bodies),

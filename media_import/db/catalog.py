@@ -153,7 +153,6 @@ WITH {_SCOPED_GONE_CTES}, scope_code AS (
 class Candidates:
     files: list[Candidate]
     catalogued_folders: dict[str, str]
-    valid_total: int
 
 
 def _scope_params(bucket: str, folder: str, scope: Scope | None) -> dict:
@@ -180,12 +179,7 @@ def read_candidates(
         files.append(Candidate(key, fold, code, Role(role), size, etag, modified, is_new))
         if cat_folder is not None:
             catalogued[code] = cat_folder
-    (valid_total,) = conn.execute(
-        "SELECT count(*) FROM ingest.inventory_file"
-        " WHERE bucket = %(bucket)s AND folder = %(folder)s AND rule IS NULL",
-        params,
-    ).fetchone() or (0,)
-    return Candidates(files, catalogued, valid_total)
+    return Candidates(files, catalogued)
 
 
 @dataclass(frozen=True)

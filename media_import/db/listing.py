@@ -184,10 +184,15 @@ class StagedRejection:
 
 
 def count_valid(conn: psycopg.Connection, bucket: str, folder: str) -> int:
+    """The folder's valid staged files: its considered ones (its ranges' figures, written
+    with them) but the rejected ones (a partial index's few rows). Counting the folder's rows
+    instead cost ~20 ms a 63k-key folder, twice a run (phases 1 and 2)."""
     row = conn.execute(
-        "SELECT count(*) FROM ingest.listing"
-        " WHERE bucket = %s AND folder = %s AND considered AND rule IS NULL",
-        (bucket, folder),
+        "SELECT coalesce((SELECT sum(kept) FROM ingest.listing_range"
+        "                 WHERE bucket = %(bucket)s AND folder = %(folder)s), 0)"
+        " - (SELECT count(*) FROM ingest.listing WHERE bucket = %(bucket)s"
+        "    AND folder = %(folder)s AND considered AND rule IS NOT NULL)",
+        {"bucket": bucket, "folder": folder},
     ).fetchone()
     return int(row[0]) if row else 0
 
