@@ -2,12 +2,12 @@
 
 The folder is listed whole, in S3's key order, and its pages are cut at the ends of the key
 ranges its previous listing was staged in (`ingest.listing_range`). A range whose objects
-(key, ETag, size and time, digested by Arrow) are those staged for it last time is not judged,
-written or diffed again: its staged rows and verdicts, and its figures, stand. A changed range
-is judged (vectorised, `judge_page`), its staged rows replaced, and diffed against the seen
-objects in its key range only. So every object stays staged, ignored ones too (removals are
-judged against the whole bucket); verdicts, overwritten objects and removals come out as a
-full re-staging gives them.
+(key, ETag, size and time, hashed from their Arrow buffers) are those staged for it last time
+is not judged, written or diffed again: its staged rows and verdicts, and its figures, stand.
+A changed range is judged (vectorised, `judge_page`), its staged rows replaced, and diffed
+against the seen objects in its key range only. So every object stays staged, ignored ones
+too (removals are judged against the whole bucket); verdicts, overwritten objects and
+removals come out as a full re-staging gives them.
 
 The seen objects (`ingest.bucket_object`) of an unchanged range need no diff while nothing
 else changed them: every writer of the seen objects bumps the folder's generation with its
@@ -34,6 +34,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from media_import.core.batch_digest import batches_digest
 from media_import.core.inventory import Rules
 from media_import.core.verdicts import judge_page
 from media_import.db import listing, scope, watch
@@ -150,11 +151,9 @@ def _last_key(batches: list[pa.RecordBatch]) -> str:
 
 
 def listed_digest(batches: Iterable[pa.RecordBatch]) -> str:
-    """The digest of every listed object of a range: key, ETag, size and time."""
-    digest = ListingDigest()
-    for batch in batches:
-        digest.update(digest_records(batch, with_times=True))
-    return digest.hexdigest()
+    """The digest of every listed object of a range: key, ETag, size and time, hashed from
+    their Arrow buffers (media_import.core.batch_digest)."""
+    return batches_digest(batches)
 
 
 # -- staging a folder ----------------------------------------------------------------------
@@ -214,7 +213,8 @@ def stage_folder(
         changed = 0  # seen objects changed by the diffs
         for cut in cut_ranges(batches, [r.upto for r in previous], range_keys):
             before = previous[cut.staged] if cut.staged is not None else None
-            if before is not None and before.listed_digest == listed_digest(cut.batches):
+            listed = listed_digest(cut.batches)
+            if before is not None and before.listed_digest == listed:
                 if not synced and before.seen_digest != watch.seen_digest(
                     conn, bucket, cut.after, cut.upto, folder
                 ):
@@ -222,7 +222,7 @@ def stage_folder(
                     staged.ranges_rediffed += 1
                 now = before
             else:
-                now = _restage(conn, bucket, folder, rules, cut, listed_at, staged, afresh)
+                now = _restage(conn, bucket, folder, rules, cut, listed, listed_at, staged, afresh)
                 if not afresh:
                     restaged.append((cut.after, cut.upto))
                 seen_moved = before is None or not synced or before.seen_digest != now.seen_digest
@@ -251,6 +251,7 @@ def _restage(
     folder: str,
     rules: Rules,
     cut: Cut,
+    listed: str,
     listed_at: datetime,
     staged: Staged,
     afresh: bool,
@@ -275,7 +276,7 @@ def _restage(
     staged.ranges_restaged += 1
     return StagedRange(
         cut.upto,
-        listed_digest(cut.batches),
+        listed,
         seen.hexdigest(),
         cut.found,
         kept,
