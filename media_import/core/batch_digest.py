@@ -18,8 +18,6 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-COLUMNS = ("key", "etag", "size", "last_modified")
-
 
 class BatchDigest:
     """Fed the listing's batches (key, etag, size, last_modified) in key order."""

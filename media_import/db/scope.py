@@ -34,10 +34,6 @@ class Scope:
     epoch: int | None
     restaged_upto: int
 
-    @property
-    def whole(self) -> bool:
-        return self.ranges is None
-
 
 def record_restaged(
     conn: psycopg.Connection, bucket: str, folder: str, ranges: Sequence[KeyRange]

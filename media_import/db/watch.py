@@ -221,29 +221,20 @@ def seen_digest(
     return str(row[0])  # type: ignore[index]
 
 
-def digest_records(objects: pa.RecordBatch, with_times: bool = False) -> pa.Buffer:
-    """The listed objects' records (see above), joined, computed by Arrow. `with_times` adds
-    each object's LastModified (microseconds since the epoch) to its record: discovery's
-    staged listing keeps the time, which the seen objects' digest leaves out."""
+def digest_records(objects: pa.RecordBatch) -> pa.Buffer:
+    """The listed objects' records (see above), joined, computed by Arrow."""
     keys, etags = objects.column("key"), objects.column("etag")
     sizes = pc.cast(objects.column("size"), pa.string())
-    parts = [_length(keys), keys, _length(etags), etags, sizes]
-    if with_times:
-        parts.append(_micros(objects.column("last_modified")))
     records = pc.binary_join_element_wise(
-        *parts, ":", null_handling="replace", null_replacement="-"
-    )
+        _length(keys), keys, _length(etags), etags, sizes, ":",
+        null_handling="replace", null_replacement="-",
+    )  # fmt: skip
     joined = pc.binary_join(pa.ListArray.from_arrays([0, len(records)], records), ";")
     return joined[0].as_buffer() or pa.py_buffer(b"")
 
 
 def _length(strings: pa.Array) -> pa.StringArray:
     return pc.cast(pc.binary_length(strings), pa.string())  # bytes, as octet_length counts
-
-
-def _micros(times: pa.Array) -> pa.StringArray:
-    utc = pc.cast(times, pa.timestamp("us", tz="UTC"))
-    return pc.cast(pc.cast(utc, pa.int64()), pa.string())
 
 
 class ListingDigest:

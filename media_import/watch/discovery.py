@@ -150,12 +150,6 @@ def _last_key(batches: list[pa.RecordBatch]) -> str:
     return str(last.column("key")[-1].as_py())
 
 
-def listed_digest(batches: Iterable[pa.RecordBatch]) -> str:
-    """The digest of every listed object of a range: key, ETag, size and time, hashed from
-    their Arrow buffers (media_import.core.batch_digest)."""
-    return batches_digest(batches)
-
-
 # -- staging a folder ----------------------------------------------------------------------
 
 
@@ -213,7 +207,7 @@ def stage_folder(
         changed = 0  # seen objects changed by the diffs
         for cut in cut_ranges(batches, [r.upto for r in previous], range_keys):
             before = previous[cut.staged] if cut.staged is not None else None
-            listed = listed_digest(cut.batches)
+            listed = batches_digest(cut.batches)  # key, ETag, size and time
             if before is not None and before.listed_digest == listed:
                 if not synced and before.seen_digest != watch.seen_digest(
                     conn, bucket, cut.after, cut.upto, folder
