@@ -8,7 +8,9 @@ workers it started go on or not, both must be fine) at one of two points: as soo
 import run exists (the sensor tick that requests the burst's runs may be cut short), or once the
 first import has written to the catalog (runs queued and starting). While it is down it uploads
 a second burst and removes an object of the first; then it restarts the daemon and checks that
-every object ends up catalogued exactly once, by runs that succeeded.
+every object ends up catalogued exactly once, by runs that succeeded. A run the kill left
+STARTING with no worker is failed by run monitoring (start_timeout_seconds) and retried by run
+retries; the retry must succeed.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ DAEMON = Path(sys.executable).parent / "dagster-daemon"
 FOLDERS = ("VHS", "BRD", "DVC")
 SENSOR_INTERVAL = "1"
 START_DEADLINE = 90.0  # seconds from the first upload until the kill point
-SETTLE_DEADLINE = 150.0  # seconds from the restart until the catalog holds everything
+SETTLE_DEADLINE = 150.0  # from the restart until the catalog holds everything: covers a run
+# failed for never starting (60 s start timeout, 15 s monitoring poll) and its retry
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -239,6 +242,16 @@ def _run_failure_messages(instance: dg.DagsterInstance, run_id: str) -> list[str
     return messages
 
 
+def _never_started_and_retried(run: dg.DagsterRun, runs: dict[str, dg.DagsterRun]) -> bool:
+    """Whether run monitoring failed `run` for never starting, and its retry succeeded."""
+    if run.status != dg.DagsterRunStatus.FAILURE:
+        return False
+    if run.tags.get("dagster/failure_reason") != "START_TIMEOUT":
+        return False
+    retries = [r for r in runs.values() if r.tags.get("dagster/parent_run_id") == run.run_id]
+    return any(r.status == dg.DagsterRunStatus.SUCCESS for r in retries)
+
+
 # -- the test -----------------------------------------------------------------------------------
 
 
@@ -353,12 +366,15 @@ def test_a_killed_daemon_restarts_and_catalogues_every_object_once(
         assert writers <= set(runs), f"catalog rows by unknown runs: {writers - set(runs)}"
         assert {runs[w].status for w in writers} == {dg.DagsterRunStatus.SUCCESS}
 
-        # No run failed (or was left behind); say why if one did.
+        # No run failed (or was left behind), but for one the kill left STARTING without a
+        # worker: run monitoring fails it (it never wrote, see above) and run retries launch
+        # it again, and that retry succeeded. Say why any other failed.
         failed = [r for r in runs.values() if r.status != dg.DagsterRunStatus.SUCCESS]
+        unexplained = [r for r in failed if not _never_started_and_retried(r, runs)]
         for run in failed:
             print(f"run {run.run_id} ({run.tags.get('dagster/partition')}): {run.status.value}")
             print("\n".join(f"  {m}" for m in _run_failure_messages(instance, run.run_id)))
-        assert not failed
+        assert not unexplained
         print(
             f"{len(runs)} import runs: "
             + ", ".join(
