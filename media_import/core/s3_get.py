@@ -187,7 +187,7 @@ class _Batch:
             where = f"{self.endpoint.host}:{self.endpoint.port}"
             self.fail(S3Unavailable(f"cannot connect to the S3 endpoint {where}: {exc}"))
         elif not self.finished.done():
-            self._connect(_backoff(self.connect_failures))
+            self._connect(backoff(self.connect_failures))
 
     def opened(self, connection: _Connection) -> None:
         self.connecting -= 1
@@ -235,7 +235,7 @@ class _Batch:
                 )
             )
             return
-        self.loop.call_later(_backoff(attempts), self._requeue, read)
+        self.loop.call_later(backoff(attempts), self._requeue, read)
 
     def _requeue(self, read: Read) -> None:
         if self.finished.done():
@@ -280,7 +280,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.read: Read | None = None
         self.sent_at = 0.0
-        self.response = _Response()
+        self.response = HttpResponse()
 
     # -- asyncio's callbacks ---------------------------------------------------------------
 
@@ -295,7 +295,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             done = self.response.feed(data)
-        except _BadResponse as exc:
+        except BadResponse as exc:
             self.lost(exc)
             return
         if done:
@@ -323,7 +323,7 @@ class _Connection(asyncio.Protocol):
                 self.close()
             return
         self.read, self.sent_at = read, time.monotonic()
-        self.response = _Response()
+        self.response = HttpResponse()
         self.transport.write(self.batch.request(read))
 
     def _answered(self) -> None:
@@ -357,11 +357,11 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-class _BadResponse(Exception):
+class BadResponse(Exception):
     pass
 
 
-class _Response:
+class HttpResponse:
     """An HTTP/1.1 response being received: head, then a body by length, chunks or EOF."""
 
     __slots__ = ("buffer", "chunks", "keep_alive", "length", "mode", "status")
@@ -403,18 +403,18 @@ class _Response:
     def error(self) -> tuple[str, str]:
         """S3's error code and message from an error document (or the bare status)."""
         text = self.body().decode("utf-8", "replace")
-        return _xml_field(text, "Code") or f"HTTP{self.status}", _xml_field(text, "Message")
+        return xml_field(text, "Code") or f"HTTP{self.status}", xml_field(text, "Message")
 
     def _head(self) -> bool:
         end = self.buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self.buffer) > MAX_HEAD_BYTES:
-                raise _BadResponse("response head too large")
+                raise BadResponse("response head too large")
             return False
         head = bytes(self.buffer[:end]).lower()
         del self.buffer[: end + 4]
         if not head.startswith(b"http/1.") or len(head) < 12 or not head[9:12].isdigit():
-            raise _BadResponse(f"not an HTTP response: {head[:40]!r}")
+            raise BadResponse(f"not an HTTP response: {head[:40]!r}")
         self.status = int(head[9:12])
         if 100 <= self.status < 200:  # 100 Continue and friends: the real answer follows
             return self._head()
@@ -441,7 +441,7 @@ class _Response:
             try:
                 size = int(bytes(buffer[:line_end]).split(b";", 1)[0], 16)
             except ValueError:
-                raise _BadResponse("malformed chunk size") from None
+                raise BadResponse("malformed chunk size") from None
             if size == 0:  # the last chunk, then optional trailers and an empty line
                 if buffer.find(b"\r\n\r\n", line_end) < 0:
                     return False
@@ -463,12 +463,12 @@ def _header(head: bytes, name: bytes) -> bytes:
     return head[start : stop if stop >= 0 else len(head)].strip()
 
 
-def _xml_field(text: str, tag: str) -> str:
+def xml_field(text: str, tag: str) -> str:
     start = text.find(f"<{tag}>")
     stop = text.find(f"</{tag}>", start)
     return text[start + len(tag) + 2 : stop] if start >= 0 and stop > start else ""
 
 
-def _backoff(attempt: int) -> float:
+def backoff(attempt: int) -> float:
     """Seconds to wait before retry `attempt` (1, 2, ...): doubling, with jitter."""
     return BASE_BACKOFF_S * 2 ** (attempt - 1) * (0.5 + random.random() / 2)

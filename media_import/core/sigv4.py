@@ -1,6 +1,6 @@
-"""AWS Signature Version 4 for S3 GETs, the only requests `s3_get` makes.
+"""AWS Signature Version 4 for S3 GETs, the only requests `s3_get` and `s3_list` make.
 
-Kept to what a GET with no body needs: the canonical request signs `host`,
+Kept to what a GET with no body needs: the canonical request signs its query string, `host`,
 `x-amz-content-sha256` (the empty body's hash) and `x-amz-date` (and `x-amz-security-token`
 for temporary credentials). The signing key depends only on the day, so it is derived once a
 day instead of four HMACs per request; a test checks every signature against botocore's.
@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -39,17 +41,20 @@ class SigV4Signer:
         names = "host;x-amz-content-sha256;x-amz-date"
         return names + ";x-amz-security-token" if self.session_token else names
 
-    def header_lines(self, host: str, path: str, now: float | None = None) -> str:
+    def header_lines(self, host: str, path: str, now: float | None = None, query: str = "") -> str:
         """The request's `Host` and signature header lines, each ending in CRLF, for a GET of
-        `path` (already URI-encoded as sent, no query string) to `host` (with its port when
-        not the scheme's default, exactly as sent in the Host header)."""
+        `path` (already URI-encoded as sent) to `host` (with its port when not the scheme's
+        default, exactly as sent in the Host header), with `query` as `canonical_query`
+        made it (and sent exactly so)."""
         amz_date = self._date(int(time.time() if now is None else now))
         token = self.session_token
         canonical_headers = (
             f"host:{host}\nx-amz-content-sha256:{EMPTY_SHA256}\nx-amz-date:{amz_date}\n"
             + (f"x-amz-security-token:{token}\n" if token else "")
         )
-        canonical = f"GET\n{path}\n\n{canonical_headers}\n{self.signed_headers}\n{EMPTY_SHA256}"
+        canonical = (
+            f"GET\n{path}\n{query}\n{canonical_headers}\n{self.signed_headers}\n{EMPTY_SHA256}"
+        )
         to_sign = (
             f"AWS4-HMAC-SHA256\n{amz_date}\n{self._scope}\n"
             f"{hashlib.sha256(canonical.encode()).hexdigest()}"
@@ -94,3 +99,12 @@ class SigV4Signer:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
+
+
+def canonical_query(params: Mapping[str, str]) -> str:
+    """A query string in SigV4's canonical form: names sorted, names and values with every byte
+    but the unreserved ones percent-encoded. S3 accepts it as sent, so it is sent as signed."""
+    return "&".join(
+        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
+        for name, value in sorted(params.items())
+    )

@@ -1,10 +1,11 @@
 """S3-compatible storage, read-only: list once, fetch sidecars concurrently.
 
-obstore (Rust object_store) lists and streams, rather than boto3, because botocore's XML
-parsing costs ~30x more CPU per key. Sidecar GETs, the first import's largest cost, go
-through `s3_get` (an event loop over keep-alive connections, a quarter of obstore's CPU per
-GET) whenever the credentials are given; credentials from the default chain (instance
-profile, SSO, web identity) are left to obstore, which resolves them. See
+Whenever the credentials are given, listing goes through `s3_list` (ListObjectsV2 parsed
+straight into Arrow, about half obstore's CPU a key) and sidecar GETs, the first import's
+largest cost, through `s3_get` (an event loop over keep-alive connections, a quarter of
+obstore's CPU per GET). Credentials from the default chain (instance profile, SSO, web
+identity) are left to obstore (Rust object_store), which resolves them; it also streams the
+MD5s. botocore is not used: its XML parsing costs ~30x more CPU per key. See
 docs/performance.md. The configuration surface is the usual one: endpoint (absent: AWS),
 bucket, keys, region.
 """
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from obstore.store import S3Store
 
-from media_import.core import s3_get
+from media_import.core import s3_get, s3_list
 from media_import.core.sigv4 import SigV4Signer
 
 T = TypeVar("T")
@@ -86,10 +87,6 @@ def open_store(config: S3Config) -> S3Store:
     return S3Store(config.bucket, client_options=client_options, **options)  # type: ignore[arg-type]
 
 
-def _clean_etag(etag: str | None) -> str | None:
-    return etag.strip('"') if etag else etag
-
-
 class Bucket:
     """The read operations the importer needs, on one bucket."""
 
@@ -108,25 +105,30 @@ class Bucket:
     def list_pages(
         self, prefix: str | None = None, start_after: str | None = None
     ) -> Iterator[list[ObjectInfo]]:
-        """Yield the objects under `prefix` (after key `start_after`, in S3's UTF-8 byte order)
-        page by page, so memory stays flat."""
-        stream = obstore.list(
-            self.store, prefix=prefix, offset=start_after, chunk_size=self.page_size
-        )
-        for page in stream:
-            yield [
-                ObjectInfo(m["path"], m["size"], _clean_etag(m.get("e_tag")), m["last_modified"])
-                for m in page
-            ]
+        """The same listing as `list_batches`, as ObjectInfo rows."""
+        for batch in self.list_batches(prefix, start_after):
+            columns = [batch.column(name).to_pylist() for name in s3_list.SCHEMA.names]
+            yield [ObjectInfo(*row) for row in zip(*columns, strict=True)]
 
     def list_batches(
         self, prefix: str | None = None, start_after: str | None = None
     ) -> Iterator[pa.RecordBatch]:
-        """The same listing as `list_pages`, as Arrow record batches (key, size, etag,
-        last_modified): no Python object per key, so rules can run vectorised over a page."""
+        """The objects in folder `prefix` (all of the bucket: None) after key `start_after`, in
+        S3's UTF-8 byte order, as Arrow record batches of s3_list.SCHEMA (key, size, etag,
+        last_modified), a page each: memory stays flat, and no Python object per key, so rules
+        can run vectorised over a page."""
+        # A prefix is a folder: "BRD" lists "BRD/..." and not "BRD-old/...", as obstore does.
+        folder = f"{prefix.rstrip('/')}/" if prefix else ""
+        signer = self._signer()
+        if signer is not None:
+            endpoint = self._endpoint()
+            yield from s3_list.list_batches(
+                endpoint, signer, folder, start_after or "", self.page_size
+            )
+            return
         stream = obstore.list(
             self.store,
-            prefix=prefix,
+            prefix=folder or None,
             offset=start_after,
             chunk_size=self.page_size,
             return_arrow=True,
@@ -138,9 +140,9 @@ class Bucket:
                     batch.column("path"),
                     pc.cast(batch.column("size"), pa.int64()),
                     pc.utf8_trim(batch.column("e_tag"), '"'),
-                    batch.column("last_modified"),
+                    pc.cast(batch.column("last_modified"), s3_list.SCHEMA.field(3).type),
                 ],
-                names=["key", "size", "etag", "last_modified"],
+                schema=s3_list.SCHEMA,
             )
 
     def top_level_folders(self) -> list[str]:
@@ -154,11 +156,11 @@ class Bucket:
         an endpoint still failing after retries raises (a ConnectionError: worth a retry)."""
         signer = self._signer()
         if signer is not None:
-            endpoint = s3_get.Endpoint.for_bucket(
-                self.name, self.config.endpoint_url, self.config.region
-            )
-            return s3_get.read_many(endpoint, signer, reads, self.concurrency)
+            return s3_get.read_many(self._endpoint(), signer, reads, self.concurrency)
         return self._concurrently(self._read_one, reads, lambda r: r.key, self.concurrency)
+
+    def _endpoint(self) -> s3_get.Endpoint:
+        return s3_get.Endpoint.for_bucket(self.name, self.config.endpoint_url, self.config.region)
 
     def _signer(self) -> SigV4Signer | None:
         """A signer for the given credentials (one per call: it caches the day's key)."""

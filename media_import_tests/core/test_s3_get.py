@@ -5,12 +5,7 @@ peers, silence) that moto never does."""
 from __future__ import annotations
 
 import socket
-import socketserver
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 
@@ -18,6 +13,7 @@ from media_import.core import s3_get
 from media_import.core.s3_get import Endpoint, S3ReadError, S3Unavailable
 from media_import.core.sigv4 import SigV4Signer
 from media_import.core.storage import Bucket, RangeRead, S3Config
+from media_import_tests.core.scripted_http import ok, scripted, slow_down
 
 
 def signer_for(s3_server) -> SigV4Signer:
@@ -76,66 +72,6 @@ def test_bucket_reads_through_s3_get_when_given_keys(s3_server, bucket, put):
 
 
 # -- against a scripted server -----------------------------------------------------------------
-
-
-@dataclass
-class Seen:
-    requests: list[str]
-    connections: int = 0
-
-
-Answer = Callable[[str, int], bytes | None]  # (request head, request number) -> bytes to send
-
-
-@contextmanager
-def scripted(answer: Answer) -> Iterator[tuple[Endpoint, Seen]]:
-    """An HTTP server answering each request with `answer(...)`; None: hang up instead."""
-    seen = Seen([])
-    lock = threading.Lock()
-
-    class Handler(socketserver.BaseRequestHandler):
-        def handle(self) -> None:
-            with lock:
-                seen.connections += 1
-            buffer = b""
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = self.request.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                with lock:
-                    seen.requests.append(head.decode())
-                    number = len(seen.requests)
-                reply = answer(head.decode(), number)
-                if reply is None:
-                    return
-                self.request.sendall(reply)
-                if b"connection: close" in reply.lower() or reply.startswith(b"HTTP/1.0"):
-                    return
-
-    class Server(socketserver.ThreadingTCPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    with Server(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        port = server.server_address[1]
-        try:
-            yield Endpoint.for_bucket("b", f"http://127.0.0.1:{port}", None), seen
-        finally:
-            server.shutdown()
-
-
-def ok(body: bytes, *headers: str) -> bytes:
-    extra = "".join(f"{h}\r\n" for h in headers)
-    return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
-
-
-def slow_down() -> bytes:
-    xml = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-    return f"HTTP/1.1 503 Slow Down\r\nContent-Length: {len(xml)}\r\n\r\n".encode() + xml
 
 
 def key_of(head: str) -> str:

@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from media_import.core.s3_get import Endpoint
-from media_import.core.sigv4 import EMPTY_SHA256, SigV4Signer
+from media_import.core.sigv4 import EMPTY_SHA256, SigV4Signer, canonical_query
 
 NOW = dt.datetime(2026, 12, 1, 20, 30, 5, tzinfo=dt.UTC)
 
@@ -37,9 +37,9 @@ def botocore_headers(
     return {name.lower(): value for name, value in request.headers.items()}
 
 
-def ours(host: str, path: str, region: str, token: str | None) -> dict[str, str]:
+def ours(host: str, path: str, region: str, token: str | None, query: str = "") -> dict[str, str]:
     signer = SigV4Signer("AKIDEXAMPLE", "s3cr3t/key+", region, token)
-    lines = signer.header_lines(host, path, NOW.timestamp()).split("\r\n")
+    lines = signer.header_lines(host, path, NOW.timestamp(), query).split("\r\n")
     return {
         name.lower(): value for name, _, value in (line.partition(": ") for line in lines if line)
     }
@@ -63,6 +63,35 @@ def test_signature_matches_botocore(key, endpoint_url, region, token, monkeypatc
     assert got["x-amz-date"] == expected["x-amz-date"] == "20261201T203005Z"
     assert got["x-amz-content-sha256"] == EMPTY_SHA256
     assert got.get("x-amz-security-token") == token
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"list-type": "2", "encoding-type": "url", "max-keys": "1000"},
+        {
+            "list-type": "2",
+            "encoding-type": "url",
+            "max-keys": "7",
+            "prefix": "VHS/é àccents/",
+            "start-after": "VHS/é àccents/with space & plus+sign.md5",
+            "continuation-token": "1/abc+def/==",
+        },
+    ],
+)
+@pytest.mark.parametrize(
+    ("endpoint_url", "region"), [("http://127.0.0.1:9000", "us-east-1"), (None, "eu-west-3")]
+)
+def test_a_listing_s_query_is_signed_as_botocore_signs_it(
+    params, endpoint_url, region, monkeypatch
+):
+    endpoint = Endpoint.for_bucket("media-archive", endpoint_url, region)
+    path = endpoint.path_prefix or "/"
+    query = canonical_query(params)
+    base = endpoint_url or f"https://{endpoint.host}"
+    expected = botocore_headers(f"{base}{path}?{query}", region, None, monkeypatch)
+    got = ours(endpoint.host_header, path, region, None, query)
+    assert got["authorization"] == expected["authorization"]
 
 
 def test_the_signing_key_follows_the_day():

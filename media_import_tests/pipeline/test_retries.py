@@ -6,6 +6,7 @@ import obstore.exceptions
 import psycopg
 import pytest
 
+from media_import.core.s3_get import S3ReadError
 from media_import.core.storage import Bucket, S3Config
 from media_import.defs.importing.retries import is_transient
 
@@ -16,9 +17,18 @@ def _list_error(config: S3Config) -> BaseException:
     return caught.value
 
 
-def test_a_missing_bucket_is_not_retried(s3_server):
+def test_a_missing_bucket_is_not_retried(s3_server, monkeypatch):
+    # With keys, s3_list lists; without, obstore, with the default chain's credentials (here
+    # the environment's).
     error = _list_error(S3Config("no-such-bucket", s3_server.endpoint_url, "us-east-1", "a", "b"))
+    assert isinstance(error, S3ReadError)
+    assert error.code == "NoSuchBucket"
+    assert not is_transient(error)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
+    error = _list_error(S3Config("no-such-bucket", s3_server.endpoint_url, "us-east-1"))
     assert isinstance(error, obstore.exceptions.GenericError)
+    assert "NoSuchBucket" in str(error)
     assert not is_transient(error)
 
 

@@ -13,6 +13,7 @@ import dagster as dg
 import obstore.exceptions
 import psycopg
 
+from media_import.core.s3_get import S3ReadError
 from media_import.core.storage import S3Config, describe_storage_error
 
 MAX_RETRIES = 3
@@ -55,6 +56,12 @@ def transient_retries(
     one clear failure (as the command line's preflight does)."""
     try:
         yield
+    except S3ReadError as exc:  # S3's answer to a listing: NoSuchBucket, AccessDenied, ...
+        if storage is None:
+            raise
+        raise dg.Failure(
+            description=describe_storage_error(storage, exc), allow_retries=False
+        ) from exc
     except TRANSIENT_ERRORS as exc:
         if not is_transient(exc):
             if storage is not None and isinstance(exc, obstore.exceptions.GenericError):
