@@ -34,6 +34,7 @@ import bisect
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -551,6 +552,9 @@ def _list_xml(bucket: str, arg: dict[str, str], max_keys: int, page: ListPage) -
     """ListBucketResult as S3 writes it; keys are URL-encoded when the client asked for it
     (boto3 always does, and decodes them back)."""
     encode = quote if arg.get("encoding-type") == "url" else _xml_text
+    encode_key = encode
+    if encode is quote and _URL_SAFE.fullmatch("".join(c[0] for c in page.contents)):
+        encode_key = _as_is  # a page of plain archive keys: nothing to encode
     parts = [
         f'{_XML_HEAD}<ListBucketResult xmlns="{_S3_NS}"><Name>{bucket}</Name>',
         f"<Prefix>{encode(arg.get('prefix', ''))}</Prefix>",
@@ -569,7 +573,7 @@ def _list_xml(bucket: str, arg: dict[str, str], max_keys: int, page: ListPage) -
     if arg.get("start-after"):
         parts.append(f"<StartAfter>{encode(arg['start-after'])}</StartAfter>")
     parts += [
-        f"<Contents><Key>{encode(key)}</Key><LastModified>{mtime}</LastModified>"
+        f"<Contents><Key>{encode_key(key)}</Key><LastModified>{mtime}</LastModified>"
         f"<ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>"
         "<StorageClass>STANDARD</StorageClass></Contents>"
         for key, etag, size, mtime in page.contents
@@ -580,6 +584,14 @@ def _list_xml(bucket: str, arg: dict[str, str], max_keys: int, page: ListPage) -
     ]
     parts.append("</ListBucketResult>")
     return "".join(parts)
+
+
+# What URL encoding leaves as it is (and XML too): most archive keys are only these.
+_URL_SAFE = re.compile(r"[A-Za-z0-9/_.~-]*")
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _xml_text(text: str) -> str:

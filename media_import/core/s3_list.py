@@ -63,9 +63,12 @@ def list_batches(
     prefix: str = "",
     start_after: str = "",
     page_size: int = 1000,
+    until: str | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The keys under `prefix` after `start_after` (in S3's UTF-8 byte order), one batch a page
-    (key, size, etag without its quotes, last_modified)."""
+    (key, size, etag without its quotes, last_modified). With `until`, the listing ends with
+    the page that reaches that key (the caller drops what lies beyond it): no page past it is
+    asked for."""
     params = {"list-type": "2", "encoding-type": "url", "max-keys": str(page_size)}
     if prefix:
         params["prefix"] = prefix
@@ -77,6 +80,8 @@ def list_batches(
         while True:
             body = pages.answer()
             token = next_token(body)
+            if token is not None and until is not None and _last_key(body) >= until:
+                token = None
             if token is not None:
                 pages.ask({**params, "continuation-token": token})
             batch = parse_page(body)
@@ -97,6 +102,18 @@ def next_token(body: bytes) -> str | None:
     if start < 0 or stop < 0:
         raise BadResponse("a truncated listing page without a NextContinuationToken")
     return html.unescape(body[start + len(b"<NextContinuationToken>") : stop].decode())
+
+
+def _last_key(body: bytes) -> str:
+    """The page's last key, decoded (str order is S3's: code points sort as UTF-8 bytes)."""
+    start = body.rfind(b"<Key>")
+    stop = body.find(b"</Key>", start)
+    if start < 0 or stop < 0:
+        return ""
+    raw = body[start + len(b"<Key>") : stop].strip().decode()
+    if b"<EncodingType>url</EncodingType>" in body:
+        return unquote_plus(raw, errors="strict")
+    return html.unescape(raw)
 
 
 def parse_page(body: bytes) -> pa.RecordBatch:

@@ -111,19 +111,23 @@ class Bucket:
             yield [ObjectInfo(*row) for row in zip(*columns, strict=True)]
 
     def list_batches(
-        self, prefix: str | None = None, start_after: str | None = None
+        self,
+        prefix: str | None = None,
+        start_after: str | None = None,
+        until: str | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """The objects in folder `prefix` (all of the bucket: None) after key `start_after`, in
         S3's UTF-8 byte order, as Arrow record batches of s3_list.SCHEMA (key, size, etag,
         last_modified), a page each: memory stays flat, and no Python object per key, so rules
-        can run vectorised over a page."""
+        can run vectorised over a page. `until`: the caller stops at that key, so no page past
+        the one reaching it need be asked for (a hint: pages may go beyond it)."""
         # A prefix is a folder: "BRD" lists "BRD/..." and not "BRD-old/...", as obstore does.
         folder = f"{prefix.rstrip('/')}/" if prefix else ""
         signer = self._signer()
         if signer is not None:
             endpoint = self._endpoint()
             yield from s3_list.list_batches(
-                endpoint, signer, folder, start_after or "", self.page_size
+                endpoint, signer, folder, start_after or "", self.page_size, until
             )
             return
         stream = obstore.list(

@@ -200,7 +200,7 @@ class _Lanes:
     def _list(self, i: int) -> None:
         after, end = self.bounds[i]
         try:
-            for batch in self.bucket.list_batches(start_after=after):
+            for batch in self.bucket.list_batches(start_after=after, until=end):
                 within, reached = (batch, False) if end is None else _up_to(batch, end)
                 page = _judge(within, self.rules, _LaneEnd(end) if reached else None)
                 if not self._put(i, page) or reached:

@@ -251,3 +251,16 @@ def test_aws_s_and_moto_s_pages_are_cut_by_arrow_kernels(s3_server, bucket, put_
     assert s3_list._fields_by_cutting(page([])) is not None  # an empty page
     laid_out = b"<ListBucketResult><Contents><Size>1</Size><Key>k</Key></Contents>"
     assert s3_list._fields_by_cutting(laid_out) is None
+
+
+def test_a_listing_until_a_key_asks_for_no_page_past_it():
+    pages = {None: page(["k/a1", "k/a2"], "2"), "2": page(["k/b1", "k/b2"], "3")}
+
+    def answer(head: str, number: int) -> bytes:
+        return ok(pages.get(query_of(head).get("continuation-token"), page(["k/c1"])))
+
+    with scripted(answer) as (endpoint, seen):
+        # "k/b2" ends the second page: that page is the last asked for, though truncated.
+        got = list(s3_list.list_batches(endpoint, SIGNER, "k/", until="k/b1"))
+    assert [r[0] for r in rows(got)] == ["k/a1", "k/a2", "k/b1", "k/b2"]
+    assert len(seen.requests) == 2
