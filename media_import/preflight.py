@@ -28,6 +28,7 @@ def s3_config_from_env(env: Mapping[str, str]) -> S3Config:
         region=env_value(REGION_VARS, env),
         access_key_id=env_value(("AWS_ACCESS_KEY_ID",), env),
         secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        session_token=env.get("AWS_SESSION_TOKEN") or None,
     )
 
 

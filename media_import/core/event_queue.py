@@ -34,6 +34,7 @@ class QueueConfig:
     region: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    session_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def _sqs_client(config: QueueConfig) -> Any:
         region_name=queue_region(config),
         aws_access_key_id=config.access_key_id or None,
         aws_secret_access_key=config.secret_access_key or None,
+        aws_session_token=config.session_token or None,
         config=Config(
             connect_timeout=CONNECT_TIMEOUT_S,
             read_timeout=READ_TIMEOUT_S,

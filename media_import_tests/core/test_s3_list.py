@@ -12,7 +12,7 @@ import pytest
 from media_import.core import s3_get, s3_list
 from media_import.core.s3_get import Endpoint, S3ReadError, S3Unavailable
 from media_import.core.sigv4 import SigV4Signer
-from media_import.core.storage import Bucket, S3Config
+from media_import.core.storage import Bucket, RangeRead, S3Config
 from media_import_tests.core.scripted_http import ok, scripted, slow_down
 
 AWKWARD_KEYS = [
@@ -264,3 +264,31 @@ def test_a_listing_until_a_key_asks_for_no_page_past_it():
         got = list(s3_list.list_batches(endpoint, SIGNER, "k/", until="k/b1"))
     assert [r[0] for r in rows(got)] == ["k/a1", "k/a2", "k/b1", "k/b2"]
     assert len(seen.requests) == 2
+
+
+def test_temporary_credentials_from_the_environment_sign_every_request(monkeypatch):
+    from media_import.defs.automation.resources import event_queue_from_env
+    from media_import.defs.importing.resources import resources_from_env
+
+    def answer(head: str, number: int) -> bytes:
+        return ok(page(["k/1"]) if "list-type" in head else b"{}")
+
+    with scripted(answer) as (endpoint, seen):
+        for name, value in {
+            "BUCKET_NAME": "b",
+            "S3_ENDPOINT_URL": f"http://{endpoint.host_header}",
+            "AWS_ACCESS_KEY_ID": "ASIATEMP",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+            "AWS_SESSION_TOKEN": "FwoGZXIvYXdzE//temporary+token==",
+            "S3_EVENTS_QUEUE_URL": "http://127.0.0.1:1/queue/events",
+        }.items():
+            monkeypatch.setenv(name, value)
+        bucket = resources_from_env()["s3"].process_config_and_initialize().open()
+        assert [o.key for page_ in bucket.list_pages() for o in page_] == ["k/1"]
+        assert bucket.read_many([RangeRead("k/1")]) == {"k/1": b"{}"}
+    assert len(seen.requests) == 2
+    for request in seen.requests:
+        assert "x-amz-security-token: FwoGZXIvYXdzE//temporary+token==" in request
+        assert "Credential=ASIATEMP/" in request
+    queue = event_queue_from_env().process_config_and_initialize()
+    assert queue.session_token == "FwoGZXIvYXdzE//temporary+token=="

@@ -29,6 +29,9 @@ class S3EventQueue(dg.ConfigurableResource):
     secret_access_key: str | None = Field(
         default=None, description="Secret key (AWS_SECRET_ACCESS_KEY)."
     )
+    session_token: str | None = Field(
+        default=None, description="Session token of temporary credentials (AWS_SESSION_TOKEN)."
+    )
     max_messages_per_tick: int = Field(
         default=1000, description="Messages received per sensor tick, at most."
     )
@@ -46,6 +49,7 @@ class S3EventQueue(dg.ConfigurableResource):
                 region=self.region,
                 access_key_id=self.access_key_id,
                 secret_access_key=self.secret_access_key,
+                session_token=self.session_token,
             )
         )
 
@@ -57,4 +61,5 @@ def event_queue_from_env() -> S3EventQueue:
         region=env_var_if_set(*REGION_VARS),
         access_key_id=env_var_if_set("AWS_ACCESS_KEY_ID"),
         secret_access_key=env_var_if_set("AWS_SECRET_ACCESS_KEY"),
+        session_token=env_var_if_set("AWS_SESSION_TOKEN"),
     )

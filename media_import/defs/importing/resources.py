@@ -51,6 +51,10 @@ class S3BucketResource(dg.ConfigurableResource):
     secret_access_key: str | None = Field(
         default=None, description="Secret key (AWS_SECRET_ACCESS_KEY)."
     )
+    session_token: str | None = Field(
+        default=None,
+        description="Session token of temporary credentials (AWS_SESSION_TOKEN), with the keys.",
+    )
     concurrency: int = Field(
         default=DEFAULT_CONCURRENCY, description="Concurrent GETs when reading sidecars."
     )
@@ -66,6 +70,7 @@ class S3BucketResource(dg.ConfigurableResource):
             region=self.region,
             access_key_id=self.access_key_id,
             secret_access_key=self.secret_access_key,
+            session_token=self.session_token,
         )
 
     def open(self) -> Bucket:
@@ -169,6 +174,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         region=env_var_if_set(*REGION_VARS),
         access_key_id=env_var_if_set("AWS_ACCESS_KEY_ID"),
         secret_access_key=env_var_if_set("AWS_SECRET_ACCESS_KEY"),
+        session_token=env_var_if_set("AWS_SESSION_TOKEN"),
     )
     if first_set(("DATABASE_URL",)) or not first_set(("DB_HOST",)):
         catalog = CatalogDatabase(url=dg.EnvVar("DATABASE_URL"))
