@@ -389,3 +389,73 @@ def test_a_killed_daemon_restarts_and_catalogues_every_object_once(
         raise
     finally:
         instance.dispose()
+
+
+def test_a_run_left_starting_without_a_worker_is_failed_and_retried(
+    daemons: Daemons, put_many, database_url
+):
+    """The state the kill above leaves now and then, made on purpose: a run marked STARTING
+    (as the daemon does just before it hands the run to the code server) with no worker. Run
+    monitoring fails it after start_timeout_seconds, run retries launch it again, and the
+    retry imports the folder; nothing else fails."""
+    shipped = (daemons.home / "dagster.yaml").read_text()
+    assert "max_concurrent_runs: 4" in shipped
+    # First a daemon whose queue launches nothing, so the sensor's run stays QUEUED.
+    (daemons.home / "dagster.yaml").write_text(
+        shipped.replace("max_concurrent_runs: 4", "max_concurrent_runs: 0")
+    )
+    assets = _assets(1, 6)
+    instance = dg.DagsterInstance.get()
+    daemon = daemons.start()
+    try:
+        put_many(item for a in assets for item in a.items())
+        _wait(
+            "queued",  # a run for each folder, all submitted to the queue
+            lambda: len(_import_runs(instance, [dg.DagsterRunStatus.QUEUED])) == len(FOLDERS),
+            START_DEADLINE,
+            daemon,
+            lambda: f"{len(_import_runs(instance))} import runs",
+        )
+        daemons.stop_all()
+        queued = _import_runs(instance)
+        assert {r.status for r in queued} == {dg.DagsterRunStatus.QUEUED}
+        left = queued[0]
+        starting = dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_STARTING.value, job_name=left.job_name
+        )
+        instance.report_dagster_event(starting, run_id=left.run_id)
+        assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.STARTING
+
+        (daemons.home / "dagster.yaml").write_text(shipped)
+        daemon = daemons.start()
+
+        def done() -> bool:
+            return (
+                _catalogued_files(database_url) == sum(len(a.objects) for a in assets)
+                and not _import_runs(instance, IN_FLIGHT)
+                and instance.get_run_by_id(left.run_id).is_finished
+            )
+
+        _wait(
+            "imported",
+            done,
+            SETTLE_DEADLINE,
+            daemon,
+            lambda: f"{_catalogued_files(database_url)} files, runs {_statuses(instance)}",
+        )
+        runs = {r.run_id: r for r in _import_runs(instance)}
+        failed = instance.get_run_by_id(left.run_id)
+        assert failed.status == dg.DagsterRunStatus.FAILURE
+        assert failed.tags.get("dagster/failure_reason") == "START_TIMEOUT"
+        assert _never_started_and_retried(failed, runs)
+        others = [r for r in runs.values() if r.run_id != left.run_id]
+        assert {r.status for r in others} == {dg.DagsterRunStatus.SUCCESS}
+    except BaseException:
+        daemons.print_logs()
+        raise
+    finally:
+        instance.dispose()
+
+
+def _statuses(instance: dg.DagsterInstance) -> dict[str, str]:
+    return {r.run_id[:8]: r.status.value for r in _import_runs(instance)}
