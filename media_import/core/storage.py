@@ -144,7 +144,7 @@ class Bucket:
                     batch.column("path"),
                     pc.cast(batch.column("size"), pa.int64()),
                     pc.utf8_trim(batch.column("e_tag"), '"'),
-                    pc.cast(batch.column("last_modified"), s3_list.SCHEMA.field(3).type),
+                    pc.cast(batch.column("last_modified"), s3_list.LAST_MODIFIED),
                 ],
                 schema=s3_list.SCHEMA,
             )
