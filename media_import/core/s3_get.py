@@ -261,15 +261,8 @@ class _Batch:
             self.loop.call_later(1.0, self._watch)
 
     def request(self, read: Read) -> bytes:
-        endpoint = self.endpoint
-        path = endpoint.path(read.key)
-        if self.signer is None:
-            head = f"Host: {endpoint.host_header}\r\n"
-        else:
-            head = self.signer.header_lines(endpoint.host_header, path)
-        if read.length is not None:
-            head += f"Range: bytes=0-{read.length - 1}\r\n"
-        return f"GET {path} HTTP/1.1\r\n{head}\r\n".encode()
+        extra = f"Range: bytes=0-{read.length - 1}\r\n" if read.length is not None else ""
+        return get_request(self.endpoint, self.signer, self.endpoint.path(read.key), extra=extra)
 
 
 class _Connection(asyncio.Protocol):
@@ -451,6 +444,17 @@ class HttpResponse:
                 return False
             self.chunks.append(bytes(buffer[line_end + 2 : line_end + 2 + size]))
             del buffer[: line_end + 2 + size + 2]
+
+
+def get_request(
+    endpoint: Endpoint, signer: SigV4Signer | None, path: str, query: str = "", extra: str = ""
+) -> bytes:
+    """A GET of `path` (URI-encoded) with `query` (canonical, see sigv4.canonical_query), signed
+    when there is a signer, with `extra` header lines (each ending in CRLF)."""
+    host = endpoint.host_header
+    head = f"Host: {host}\r\n" if signer is None else signer.header_lines(host, path, query=query)
+    target = f"{path}?{query}" if query else path
+    return f"GET {target} HTTP/1.1\r\n{head}{extra}\r\n".encode()
 
 
 def _header(head: bytes, name: bytes) -> bytes:

@@ -37,6 +37,7 @@ from media_import.core.s3_get import (
     S3ReadError,
     S3Unavailable,
     backoff,
+    get_request,
 )
 from media_import.core.sigv4 import SigV4Signer, canonical_query
 
@@ -165,17 +166,10 @@ def _cut(strings: pa.Array, separator: str) -> tuple[pa.Array, pa.Array]:
     return pc.list_element(parts, 0), pc.list_element(parts, 1)
 
 
-def _empty() -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([], schema=SCHEMA)
-
-
 def _decoded(keys: pa.Array, url_encoded: bool) -> pa.Array:
     """Keys as listed: URL-encoded ones decoded (`+` is a space) or, from a server that ignored
     `encoding-type`, XML-escaped ones. Archive keys seldom need either, so check first."""
-    if url_encoded and (
-        pc.any(pc.match_substring(keys, "%")).as_py()
-        or pc.any(pc.match_substring(keys, "+")).as_py()
-    ):
+    if url_encoded and pc.any(pc.match_substring_regex(keys, "[%+]")).as_py():
         return pa.array([unquote_plus(k, errors="strict") for k in keys.to_pylist()], pa.string())
     if not url_encoded and pc.any(pc.match_substring(keys, "&")).as_py():
         return pa.array([html.unescape(k) for k in keys.to_pylist()], pa.string())
@@ -247,12 +241,7 @@ class _Pages:
         if self.sock is None:
             self.sock = self._connect()
         query = canonical_query(self.params)
-        host = self.endpoint.host_header
-        if self.signer is None:
-            head = f"Host: {host}\r\n"
-        else:
-            head = self.signer.header_lines(host, self.path, query=query)
-        self.sock.sendall(f"GET {self.path}?{query} HTTP/1.1\r\n{head}\r\n".encode())
+        self.sock.sendall(get_request(self.endpoint, self.signer, self.path, query))
         self.sent = True
 
     def _receive(self) -> HttpResponse:

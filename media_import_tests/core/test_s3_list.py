@@ -5,7 +5,7 @@ out otherwise than AWS, MinIO and moto lay them out."""
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 
@@ -108,8 +108,6 @@ MODIFIED = "2026-12-01T10:20:30.000Z"
 
 def page(keys: list[str], token: str | None = None, encoded: bool = True) -> bytes:
     """A ListBucketResult as AWS writes it (keys URL-encoded as asked)."""
-    from urllib.parse import quote_plus
-
     contents = "".join(
         f"<Contents><Key>{quote_plus(k, safe='/') if encoded else k}</Key>"
         f"<LastModified>{MODIFIED}</LastModified><ETag>&quot;e{i}&quot;</ETag>"
