@@ -91,7 +91,8 @@ def render_markdown(cases: list[Any], info: dict[str, str]) -> str:
         "media_import runs through Dagster: the import job over every folder as one run (what a "
         "single-run backfill does), in its own process. *total* includes loading the "
         "definitions; the phases are the four assets' step times; *Dagster overhead* is the "
-        "run's time outside them; *peak MB* is the run process's maximum resident set.",
+        "run's time outside them; *peak MB* is the run's maximum resident set: its process "
+        "together with its planning worker processes, where it starts them.",
         "",
     ]
     body = [line for case in cases for line in render_case(case)]

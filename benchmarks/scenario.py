@@ -16,7 +16,9 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -24,8 +26,54 @@ import dagster as dg
 PHASES = ("s3_objects", "validated_inventory", "new_media_files", "catalog_records")
 
 
+class TreePeak:
+    """The largest resident set of this process and its children together (the planning
+    worker processes of media_import.planning are children of the run process), sampled
+    from /proc every quarter second in a thread."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.peak_kb = 0
+        self._interval = interval
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            self.peak_kb = max(self.peak_kb, _tree_rss_kb(os.getpid()))
+            time.sleep(self._interval)
+
+
+def _tree_rss_kb(pid: int) -> int:
+    total = _rss_kb(pid)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _parent(entry) == pid:
+            total += _rss_kb(int(entry))
+    return total
+
+
+def _parent(pid: str) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in status.splitlines() if x.startswith("VmRSS:")), "VmRSS: 0 kB")
+    return int(line.split()[1])
+
+
+_TREE = TreePeak() if Path("/proc/self/status").exists() else None
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    """The run's peak memory: its process's, or with its worker processes' if larger."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: kilobytes
+    return max(own, _TREE.peak_kb if _TREE else 0) / 1024
 
 
 def _defs() -> dg.Definitions:
@@ -94,7 +142,14 @@ def run_import() -> dict[str, Any]:
 def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     wanted = {
         "s3_objects": ("found", "considered"),
-        "new_media_files": ("new", "ready_assets", "deferred", "rejected_files", "sidecars_read"),
+        "new_media_files": (
+            "new",
+            "ready_assets",
+            "deferred",
+            "rejected_files",
+            "sidecars_read",
+            "folders_planned_in_processes",
+        ),
         "catalog_records": ("inserted_assets", "inserted_files", "soft_deleted_files"),
     }
     out: dict[str, Any] = {}

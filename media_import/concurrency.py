@@ -1,4 +1,5 @@
-"""Work on several folders of a run at once, each worker on its own database connection.
+"""Work on several folders of a run at once, each worker with its own database connection (or
+another resource of its own, such as a planning process).
 
 A run over many folders (a single-run backfill) is a chain of waits on other processes: the
 S3 server answering pages and GETs, PostgreSQL loading and joining. Working on a few folders
@@ -13,25 +14,24 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
-import psycopg
-
 # Three: enough to overlap one folder's S3 waits with another's PostgreSQL work on two cores;
 # more only adds contention (and memory: each folder being planned holds its sidecars).
 DEFAULT_FOLDER_WORKERS = 3
 
 T = TypeVar("T")
-Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
+R = TypeVar("R")
 
 
 def map_folders(
-    connect: Connect,
+    connect: Callable[[], AbstractContextManager[R]],
     folders: Sequence[str],
-    work: Callable[[psycopg.Connection, str], T],
+    work: Callable[[R, str], T],
     workers: int,
 ) -> list[T]:
     """`work(conn, folder)` for every folder, at most `workers` at once, results in the
-    folders' order. The first failure is raised once the workers have stopped; a worker
-    stops taking folders as soon as any has failed."""
+    folders' order; each worker opens `connect()` once and uses it for all its folders. The
+    first failure is raised once the workers have stopped; a worker stops taking folders as
+    soon as any has failed."""
     todo: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
     for item in enumerate(folders):
         todo.put(item)

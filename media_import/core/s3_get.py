@@ -57,7 +57,11 @@ class S3ReadError(Exception):
         super().__init__(
             f"{code} (HTTP {status}): {message}" if message else f"{code} (HTTP {status})"
         )
-        self.key, self.status, self.code = key, status, code
+        self.key, self.status, self.code, self.message = key, status, code, message
+
+    def __reduce__(self) -> tuple[type[S3ReadError], tuple[str, int, str, str]]:
+        # Pickled whole (a planning process sends its failures to the run process).
+        return (type(self), (self.key, self.status, self.code, self.message))
 
 
 class S3Unavailable(ConnectionError):

@@ -204,3 +204,13 @@ def rejected(conn: psycopg.Connection, bucket: str, folder: str) -> list[StagedR
         (bucket, folder),
     ).fetchall()
     return [StagedRejection(*row) for row in rows]
+
+
+def kept_by_folder(conn: psycopg.Connection, bucket: str, folders: Sequence[str]) -> dict[str, int]:
+    """The considered keys of each folder's staged listing (from its range summaries)."""
+    rows = conn.execute(
+        "SELECT folder, sum(kept) FROM ingest.listing_range"
+        " WHERE bucket = %s AND folder = ANY(%s) GROUP BY folder",
+        (bucket, list(folders)),
+    ).fetchall()
+    return {folder: int(kept) for folder, kept in rows}

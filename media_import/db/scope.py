@@ -127,3 +127,8 @@ def record_import(conn: psycopg.Connection, bucket: str, folder: str, complete: 
         " AND cs.bucket = p.bucket AND cs.folder = p.folder",
         params,
     )
+
+
+def planned_whole(conn: psycopg.Connection, bucket: str, folders: Sequence[str]) -> list[str]:
+    """The folders whose next plan reads the whole folder (see `folder_scope`), read-only."""
+    return [f for f in folders if _scope(conn, bucket, f).ranges is None]

@@ -28,9 +28,9 @@ from media_import.phases import (
     analyze_discovered,
     discover_folder,
     import_folder,
-    plan_folder,
     validate_folder,
 )
+from media_import.planning import plan_folders
 
 GROUP = "media_import"
 # A backfill of many folders runs as one run: each step loops over its folders, so Dagster's
@@ -194,12 +194,16 @@ def new_media_files(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     bucket = s3.open()
     with transient_retries(context, s3.config()):
-        plans = map_folders(
+        planned = plan_folders(
+            bucket,
             catalog.connect,
+            s3.planning_job(catalog),
             folders_of(context),
-            lambda conn, folder: plan_folder(bucket, conn, folder),
             import_settings.folder_workers,
+            import_settings.plan_processes,
+            import_settings.plan_process_min_keys,
         )
+        plans = planned.plans
         with catalog.connect() as conn:  # once per run, for the insert step and its checks
             analyze_pending(conn, [p.pending_change for p in plans])
     rejections: list[Rejection] = [r for p in plans for r in p.rejections]
@@ -227,6 +231,8 @@ def new_media_files(
             # scope cannot vouch for) and the restaged key ranges read for the others.
             "folders_planned_whole": sum(1 for p in plans if p.ranges_read is None),
             "restaged_ranges_planned": sum(p.ranges_read or 0 for p in plans),
+            # Large folders planned in worker processes (media_import.planning).
+            "folders_planned_in_processes": planned.in_processes,
         },
         check_results=[
             dg.AssetCheckResult(

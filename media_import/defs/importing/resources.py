@@ -17,8 +17,10 @@ from pydantic import Field
 from media_import.concurrency import DEFAULT_FOLDER_WORKERS
 from media_import.core.inventory import DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_EXCLUDED_FOLDERS, Rules
 from media_import.core.storage import DEFAULT_CONCURRENCY, LIST_PAGE_SIZE, Bucket, S3Config
+from media_import.db import session
 from media_import.db.migrate import migrate
 from media_import.defs.env import env_var_if_set
+from media_import.planning import DEFAULT_PLAN_PROCESSES, MIN_PROCESS_KEYS, PlanningJob
 from media_import.settings import (
     BUCKET_VARS,
     DEFAULT_FOLDER_TYPES,
@@ -76,6 +78,10 @@ class S3BucketResource(dg.ConfigurableResource):
     def open(self) -> Bucket:
         return Bucket(self.config(), self.concurrency, self.list_page_size)
 
+    def planning_job(self, catalog: CatalogDatabase) -> PlanningJob:
+        """What a planning worker process needs to read this bucket and write the catalog."""
+        return PlanningJob(self.config(), self.concurrency, self.list_page_size, catalog.conninfo())
+
 
 class CatalogDatabase(dg.ConfigurableResource):
     """The PostgreSQL database holding the catalog. Its schema is migrated on first use."""
@@ -111,16 +117,8 @@ class CatalogDatabase(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
-            conn.execute(SESSION_SETTINGS)
+        with session.connect(self.conninfo()) as conn:
             yield conn
-
-
-# For the import's own sessions. Its joins run over freshly loaded working tables, whose row
-# estimates can be off by orders of magnitude: JIT then spent 1.2 s compiling an anti-join that
-# runs in 0.2 s, once per folder. And a folder's sorts (60k keys) fit in 64 MB, not in the
-# default 4 MB that spilled them to disk.
-SESSION_SETTINGS = "SET jit = off; SET work_mem = '64MB'"
 
 
 class ImportSettings(dg.ConfigurableResource):
@@ -156,6 +154,19 @@ class ImportSettings(dg.ConfigurableResource):
         description="Folders listed, planned and imported at once in a run over several "
         "folders (a single-run backfill), each on its own database connection "
         "(ACH_FOLDER_WORKERS).",
+    )
+
+    plan_processes: int = Field(
+        default=DEFAULT_PLAN_PROCESSES,
+        ge=0,
+        description="Worker processes that plan a run's large folders (phase 2: sidecar reads "
+        "and decisions), one folder each at a time, when two or more are planned whole; at "
+        "most folder_workers. 0 or 1: every folder in the run process (ACH_PLAN_PROCESSES).",
+    )
+    plan_process_min_keys: int = Field(
+        default=MIN_PROCESS_KEYS,
+        ge=1,
+        description="Keys a folder planned whole must hold to be planned in a worker process.",
     )
 
     def rules(self) -> Rules:
@@ -194,5 +205,6 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         allowed_extensions=allowed_extensions(),
         folder_types=folder_types_text(),
         folder_workers=int(os.environ.get("ACH_FOLDER_WORKERS") or DEFAULT_FOLDER_WORKERS),
+        plan_processes=int(os.environ.get("ACH_PLAN_PROCESSES") or DEFAULT_PLAN_PROCESSES),
     )
     return {"s3": s3, "catalog": catalog, "import_settings": settings}
