@@ -187,7 +187,8 @@ def test_the_asset_reports_the_folders_planned_in_processes(pipeline) -> None:
     assert result.success
     (mat, *_) = result.asset_materializations_for_node("new_media_files")
     assert mat.metadata["folders_planned_in_processes"].value == 3
-    assert set(pipeline.assets()) == {"VO-VHS-00001", "VO-VHS-00002", "VO-BRD-00001", "VO-DVC-00001"}
+    catalogued = {"VO-VHS-00001", "VO-VHS-00002", "VO-BRD-00001", "VO-DVC-00001"}
+    assert set(pipeline.assets()) == catalogued
     # The next run plans only what changed (restaged ranges): nothing is planned whole.
     (again, *_) = run(plan_processes=2, plan_process_min_keys=1).asset_materializations_for_node(
         "new_media_files"
