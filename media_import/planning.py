@@ -3,10 +3,12 @@
 The sidecar GETs' event loop and the planning (the JSON and md5sum parsing, the decisions, the
 plans' COPY rows) are Python work, on the run process's one GIL: a first import of many
 folders kept that process at one core while the other core was half idle. A folder planned
-whole (see media_import.db.scope) with many keys is handed to one of a few worker processes
-(`python -m media_import.planning`), one folder at a time each, while the run process plans
-the small folders itself. A run with fewer than two such folders plans every folder in the
-run process, as before: a worker costs ~0.4 s to start and ~80 MB before its first folder.
+whole (see media_import.db.scope), as in a first import or a backfill of new folders, is
+handed to one of a few worker processes (`python -m media_import.planning`), one folder at a
+time each, while the run process plans the others (those planned from their restaged ranges
+only) itself. A run with fewer than two folders planned whole, or fewer keys in them than
+`min_process_keys`, plans every folder in the run process, as before: a worker costs ~0.4 s
+to start and ~80 MB before its first folder.
 
 A worker runs the same `phases.plan_folder`, on a connection of its own, and sends the Plan
 back pickled; a failure comes back as the exception it raised, so the step's retries treat it
@@ -36,8 +38,8 @@ from media_import.core.storage import Bucket, S3Config
 from media_import.db import listing, scope, session
 from media_import.phases import Plan, plan_folder
 
-# A folder planned whole with fewer considered keys than this is planned in the run process:
-# below it, starting a worker costs more than it spreads (a 6k-key folder plans in ~0.5 s).
+# Folders planned whole holding fewer considered keys than this together are planned in the
+# run process: below it, starting workers costs more than it spreads (5k keys plan in ~0.4 s).
 MIN_PROCESS_KEYS = 20_000
 # One per core, as many as a run works on folders at once by default.
 DEFAULT_PLAN_PROCESSES = min(os.cpu_count() or 1, DEFAULT_FOLDER_WORKERS)
@@ -68,9 +70,10 @@ def plan_folders(
     processes: int,
     min_process_keys: int = MIN_PROCESS_KEYS,
 ) -> Planned:
-    """Plan every folder, at most `workers` at once: the large ones in up to `processes`
-    worker processes (when there are two or more of them), the rest in this process."""
-    large = _large_folders(connect, bucket.name, folders, min_process_keys)
+    """Plan every folder, at most `workers` at once: those planned whole in up to
+    `processes` worker processes (when there are two or more of them, holding at least
+    `min_process_keys` keys together), the rest in this process."""
+    large = _folders_planned_whole(connect, bucket.name, folders, min_process_keys)
     count = min(processes, workers, len(large))
     if count < 2:
         plans = map_folders(connect, folders, lambda c, f: plan_folder(bucket, c, f), workers)
@@ -100,20 +103,21 @@ def plan_folders(
     return Planned([planned[f] for f in folders], len(large))
 
 
-def _large_folders(
+def _folders_planned_whole(
     connect: Callable[[], AbstractContextManager[psycopg.Connection]],
     bucket: str,
     folders: Sequence[str],
     min_keys: int,
 ) -> list[str]:
-    """Folders planned whole with at least `min_keys` considered keys, largest first (so that
-    the workers finish at about the same time)."""
+    """The folders planned whole, largest first (so that the workers finish at about the same
+    time), if they hold at least `min_keys` considered keys together; else none."""
     if len(folders) < 2:
         return []
     with connect() as conn:
         kept = listing.kept_by_folder(conn, bucket, folders)
-        candidates = [f for f in folders if kept.get(f, 0) >= min_keys]
-        whole = scope.planned_whole(conn, bucket, candidates)
+        whole = scope.planned_whole(conn, bucket, [f for f in folders if kept.get(f)])
+    if sum(kept[f] for f in whole) < min_keys:
+        return []
     return sorted(whole, key=lambda f: -kept[f])
 
 

@@ -159,14 +159,16 @@ class ImportSettings(dg.ConfigurableResource):
     plan_processes: int = Field(
         default=DEFAULT_PLAN_PROCESSES,
         ge=0,
-        description="Worker processes that plan a run's large folders (phase 2: sidecar reads "
-        "and decisions), one folder each at a time, when two or more are planned whole; at "
-        "most folder_workers. 0 or 1: every folder in the run process (ACH_PLAN_PROCESSES).",
+        description="Worker processes that plan the folders a run plans whole (phase 2: sidecar "
+        "reads and decisions; a first import, a backfill of new folders), one folder each at a "
+        "time, when there are two or more such folders; at most folder_workers. 0 or 1: every "
+        "folder in the run process (ACH_PLAN_PROCESSES).",
     )
     plan_process_min_keys: int = Field(
         default=MIN_PROCESS_KEYS,
         ge=1,
-        description="Keys a folder planned whole must hold to be planned in a worker process.",
+        description="Keys the folders planned whole must hold together for worker processes "
+        "to plan them (fewer: the run process plans them; starting workers would cost more).",
     )
 
     def rules(self) -> Rules:
