@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,10 @@ def pg_server() -> Iterator[PgServer]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture
-def database_url(pg_server: PgServer) -> Iterator[str]:
-    """A fresh, empty database for this test (dropped afterwards); yields its URL."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
+@contextmanager
+def fresh_database(pg_server: PgServer, prefix: str = "test") -> Iterator[str]:
+    """A new, empty database on the test server, dropped on exit; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     # template0: never has stray objects or connections; FILE_COPY is the faster strategy for
     # small databases on our fsync=off server (it checkpoints, which would hurt a shared server).
     strategy = sql.SQL(" STRATEGY FILE_COPY") if pg_server.embedded else sql.SQL("")
@@ -88,6 +89,13 @@ def database_url(pg_server: PgServer) -> Iterator[str]:
         yield pg_server.url(name)
     finally:
         _drop_database(pg_server.admin_url, name)
+
+
+@pytest.fixture
+def database_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database for this test (dropped afterwards); yields its URL."""
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 def _drop_database(admin_url: str, name: str) -> None:

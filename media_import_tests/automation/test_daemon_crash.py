@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,10 @@ from typing import Any
 import dagster as dg
 import psycopg
 import pytest
-from psycopg import sql
 
 from media_import.defs.importing.jobs import IMPORT_JOB_NAME
 from media_import.devstack.events import make_queue, notify_bucket_to_queue, sqs_client
+from media_import_tests.conftest import fresh_database
 from media_import_tests.pipeline.conftest import AssetFiles, make_asset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,16 +131,8 @@ def _cmdline(pid: int) -> str:
 @pytest.fixture
 def dagster_database(pg_server: Any) -> Iterator[str]:
     """A second fresh database, for the Dagster instance (runs, event logs, sensor state)."""
-    name = f"dagster_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    try:
-        yield pg_server.url(name)
-    finally:
-        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(pg_server, "dagster") as url:
+        yield url
 
 
 @pytest.fixture

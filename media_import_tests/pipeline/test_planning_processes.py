@@ -5,14 +5,12 @@ report of it. Against the test's PostgreSQL and S3 server, with real worker proc
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 import psycopg
 import pytest
-from psycopg import sql
 
 from media_import.core.s3_get import S3Unavailable
 from media_import.core.storage import Bucket, S3Config
@@ -22,7 +20,7 @@ from media_import.defs.importing.partitions import register_folders
 from media_import.defs.importing.resources import ImportSettings
 from media_import.phases import analyze_discovered, discover_folder
 from media_import.planning import Planned, PlanningJob, plan_folders
-from media_import_tests.conftest import _drop_database
+from media_import_tests.conftest import fresh_database
 from media_import_tests.pipeline.conftest import IMPORT_JOB, make_asset, md5_lines
 
 FOLDERS = ["VHS", "BRD", "DVC"]
@@ -30,13 +28,8 @@ FOLDERS = ["VHS", "BRD", "DVC"]
 
 @pytest.fixture
 def other_database_url(pg_server) -> Iterator[str]:
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    try:
-        yield pg_server.url(name)
-    finally:
-        _drop_database(pg_server.admin_url, name)
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture
