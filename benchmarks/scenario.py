@@ -43,19 +43,15 @@ class TreePeak:
 
 
 def _tree_rss_kb(pid: int) -> int:
-    total = _rss_kb(pid)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and _parent(entry) == pid:
-            total += _rss_kb(int(entry))
-    return total
-
-
-def _parent(pid: str) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    """The process's resident set with its children's. A child is listed under the thread
+    that started it (the planning workers are started from worker threads)."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children.update(int(c) for c in (task / "children").read_text().split())
+        except OSError:  # the thread ended
+            continue
+    return _rss_kb(pid) + sum(_rss_kb(c) for c in children)
 
 
 def _rss_kb(pid: int) -> int:

@@ -73,12 +73,15 @@ def plan_folders(
     """Plan every folder, at most `workers` at once: those planned whole in up to
     `processes` worker processes (when there are two or more of them, holding at least
     `min_process_keys` keys together), the rest in this process."""
-    large = _folders_planned_whole(connect, bucket.name, folders, min_process_keys)
+    large: list[str] = []
+    if min(processes, workers) >= 2:  # else no worker could start: nothing to look up
+        large = _folders_planned_whole(connect, bucket.name, folders, min_process_keys)
     count = min(processes, workers, len(large))
     if count < 2:
         plans = map_folders(connect, folders, lambda c, f: plan_folder(bucket, c, f), workers)
         return Planned(plans, 0)
-    small = [f for f in folders if f not in set(large)]
+    in_workers = set(large)
+    small = [f for f in folders if f not in in_workers]
     planned: dict[str, Plan] = {}
     failures: list[BaseException] = []
 

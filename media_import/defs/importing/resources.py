@@ -7,8 +7,7 @@ worker and never stored in run configuration, printed or logged.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import dagster as dg
 import psycopg
@@ -115,10 +114,8 @@ class CatalogDatabase(dg.ConfigurableResource):
                 f"{str(exc).strip().splitlines()[-1]}"
             ) from None
 
-    @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection]:
-        with session.connect(self.conninfo()) as conn:
-            yield conn
+    def connect(self) -> AbstractContextManager[psycopg.Connection]:
+        return session.connect(self.conninfo())
 
 
 class ImportSettings(dg.ConfigurableResource):
