@@ -71,7 +71,7 @@ START_TIMEOUT_S = 300.0
 # -- the bucket's contents -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once a request, and a frozen __init__ costs double
 class StoredObject:
     """An object as a request sees it."""
 
@@ -341,6 +341,15 @@ def _http_date(moment: datetime) -> str:
     return format_datetime(moment, usegmt=True)
 
 
+@lru_cache(maxsize=256)
+def _object_headers(last_modified: datetime) -> str:
+    """An object's header lines after its ETag (archive objects share one time)."""
+    return (
+        f"Last-Modified: {_http_date(last_modified)}\r\nAccept-Ranges: bytes\r\n"
+        "Content-Type: application/octet-stream\r\n"
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -348,7 +357,7 @@ def _now() -> datetime:
 # -- HTTP ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much
 class Request:
     method: str
     path: str  # percent-encoded, as sent
@@ -365,17 +374,24 @@ class Response:
     delay: float = 0.0
     # A HEAD's answer: the Content-Length of the GET it stands for, and no body.
     head_length: int | None = None
+    # Header lines already rendered ("Name: value\r\n" each), sent after `headers`: an
+    # object's answer is rendered in one f-string (see S3Handler._object).
+    header_lines: str = ""
 
     def encode(self, close: bool, head: bool = False) -> bytes:
         """The response's bytes; `head`: for a HEAD request, whose answer never has a body."""
         length = len(self.body) if self.head_length is None else self.head_length
-        lines = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Status')}"]
-        lines += [f"{name}: {value}" for name, value in self.headers]
-        lines.append(f"Content-Length: {length}")
-        if close:
-            lines.append("Connection: close")
-        header = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        lines = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
+        header = (
+            f"{_status_line(self.status)}{lines}{self.header_lines}Content-Length: {length}\r\n"
+            f"{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+        ).encode("latin-1")
         return header if head else header + self.body
+
+
+@lru_cache(maxsize=64)
+def _status_line(status: int) -> str:
+    return f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
 
 
 _REASONS = {
@@ -476,17 +492,14 @@ class S3Handler:
                 return Response(404, delay=self.get_latency)
             message, detail = "The specified key does not exist.", f"<Key>{_xml_text(key)}</Key>"
             return _error(404, "NoSuchKey", message, detail, self.get_latency)
-        headers = [
-            ("ETag", f'"{found.etag}"'),
-            ("Last-Modified", _http_date(found.last_modified)),
-            ("Accept-Ranges", "bytes"),
-            ("Content-Type", "application/octet-stream"),
-        ]
+        # ETag, Last-Modified, Accept-Ranges, Content-Type, rendered at once: the answer to a
+        # GET is most of the stand-in's CPU, which the benchmarked importer shares.
+        lines = f'ETag: "{found.etag}"\r\n{_object_headers(found.last_modified)}'
         if head:
-            return Response(200, b"", tuple(headers), self.get_latency, found.size)
-        return self._body(found, request.headers.get("range"), headers)
+            return Response(200, b"", (), self.get_latency, found.size, lines)
+        return self._body(found, request.headers.get("range"), lines)
 
-    def _body(self, found: StoredObject, range_header: str | None, headers: list) -> Response:
+    def _body(self, found: StoredObject, range_header: str | None, lines: str) -> Response:
         wanted = _parse_range(range_header, found.size) if range_header else None
         if wanted == "unsatisfiable":
             message = "The requested range is not satisfiable"
@@ -497,11 +510,11 @@ class S3Handler:
         body = found.body()
         if wanted is None:
             self.stats.bytes_sent += len(body)
-            return Response(200, body, tuple(headers), self.get_latency)
+            return Response(200, body, (), self.get_latency, None, lines)
         first, last = wanted
-        headers.append(("Content-Range", f"bytes {first}-{last}/{found.size}"))
+        lines += f"Content-Range: bytes {first}-{last}/{found.size}\r\n"
         self.stats.bytes_sent += last + 1 - first
-        return Response(206, body[first : last + 1], tuple(headers), self.get_latency)
+        return Response(206, body[first : last + 1], (), self.get_latency, None, lines)
 
     # -- control -----------------------------------------------------------------------------
 
@@ -692,6 +705,7 @@ def _parse_request(buffer: bytearray) -> tuple[Request, bool] | Response | None:
 
 # The only request headers the stand-in acts on.
 _WANTED_HEADERS = ("range", "content-length", "transfer-encoding", "connection")
+_WANTED_NEEDLES = tuple((name, f"\r\n{name}:".encode()) for name in _WANTED_HEADERS)
 
 
 def _wanted_headers(head: bytes) -> dict[str, str]:
@@ -700,11 +714,11 @@ def _wanted_headers(head: bytes) -> dict[str, str]:
     of the stand-in's CPU per GET, CPU the benchmarked importer shares."""
     lowered = head.lower()
     headers: dict[str, str] = {}
-    for name in _WANTED_HEADERS:
-        at = lowered.find(f"\r\n{name}:".encode())
+    for name, needle in _WANTED_NEEDLES:
+        at = lowered.find(needle)
         if at < 0:
             continue
-        start = at + len(name) + 3
+        start = at + len(needle)
         stop = head.find(b"\r\n", start)
         value = head[start : stop if stop >= 0 else len(head)]
         headers[name] = value.decode("latin-1").strip()
