@@ -327,6 +327,8 @@ def diff_staged_range(
     its ranges (`record_listing_state`) and analyzes the seen objects once they grew
     (`analyze_seen_if_grown`)."""
     params = {"bucket": bucket, "after": after, "upto": upto, "folder": folder}
+    if after is None and upto is None and not _has_seen_objects(conn, bucket, folder):
+        return _seed_seen_objects(conn, params)
     rows = conn.execute(
         'CREATE TEMP TABLE listing_chunk ON COMMIT DROP AS SELECT key COLLATE "C" AS key,'
         " folder, etag, size_bytes, last_modified FROM ingest.listing"
@@ -343,6 +345,43 @@ def diff_staged_range(
     changes = _diff(conn, params, analyze=False)
     conn.execute("DROP TABLE listing_chunk")
     return sum(c.total for c in changes.values())
+
+
+# A folder the sensors have never seen (its first import): every considered object listed is
+# added, straight from the staged listing. Diffed through a keyed temporary copy of the listing
+# as other folders are, a 62.5k-key folder spent ~0.2 s of its ~1.4 s upsert copying, indexing
+# and analyzing that copy. ON CONFLICT all the same: an S3 event may add a key meanwhile.
+_SEED_SEEN_SQL = """
+WITH upserted AS (
+    INSERT INTO ingest.bucket_object AS bo
+        (bucket, key, folder, present, etag, size_bytes, last_modified, sequencer, changed_at)
+    SELECT bucket, key, folder, true, etag, size_bytes, last_modified, NULL, now()
+    FROM ingest.listing
+    WHERE bucket = %(bucket)s AND folder = %(folder)s AND considered
+    ORDER BY key COLLATE "C"  -- the diffs' lock order: no deadlocks
+    ON CONFLICT (bucket, key) DO UPDATE SET
+        folder = EXCLUDED.folder, present = true, etag = EXCLUDED.etag,
+        size_bytes = EXCLUDED.size_bytes, last_modified = EXCLUDED.last_modified,
+        sequencer = NULL, changed_at = now()
+    WHERE NOT bo.present OR bo.etag IS DISTINCT FROM EXCLUDED.etag
+       OR bo.size_bytes IS DISTINCT FROM EXCLUDED.size_bytes
+    RETURNING 1
+)
+SELECT count(*) FROM upserted
+"""
+
+
+def _has_seen_objects(conn: psycopg.Connection, bucket: str, folder: str) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM ingest.bucket_object WHERE bucket = %s AND folder = %s)",
+        (bucket, folder),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _seed_seen_objects(conn: psycopg.Connection, params: dict[str, object]) -> int:
+    row = conn.execute(_SEED_SEEN_SQL, params).fetchone()
+    return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True)
