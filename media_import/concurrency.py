@@ -20,19 +20,20 @@ DEFAULT_FOLDER_WORKERS = 3
 
 T = TypeVar("T")
 R = TypeVar("R")
+K = TypeVar("K")
 
 
 def map_folders(
     connect: Callable[[], AbstractContextManager[R]],
-    folders: Sequence[str],
-    work: Callable[[R, str], T],
+    folders: Sequence[K],
+    work: Callable[[R, K], T],
     workers: int,
 ) -> list[T]:
     """`work(conn, folder)` for every folder, at most `workers` at once, results in the
     folders' order; each worker opens `connect()` once and uses it for all its folders. The
     first failure is raised once the workers have stopped; a worker stops taking folders as
     soon as any has failed."""
-    todo: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+    todo: queue.SimpleQueue[tuple[int, K]] = queue.SimpleQueue()
     for item in enumerate(folders):
         todo.put(item)
     results: dict[int, T] = {}
@@ -62,3 +63,11 @@ def map_folders(
     if failures:
         raise failures[0]
     return [results[i] for i in range(len(folders))]
+
+
+def run_together(
+    connect: Callable[[], AbstractContextManager[R]], tasks: Sequence[Callable[[R], T]]
+) -> list[T]:
+    """Each task on a connection of its own, all at once (independent statements that would
+    otherwise wait for one another on one connection); results in the tasks' order."""
+    return map_folders(connect, tasks, lambda conn, task: task(conn), len(tasks))

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
+import psycopg
 
-from media_import.concurrency import map_folders
+from media_import.concurrency import map_folders, run_together
 from media_import.core.assembly import Decision
 from media_import.db import checks as catalog_checks
 from media_import.db.catalog import analyze_after_import, analyze_pending
@@ -24,6 +25,7 @@ from media_import.defs.importing.partitions import folder_partitions, folders_of
 from media_import.defs.importing.resources import CatalogDatabase, ImportSettings, S3BucketResource
 from media_import.defs.importing.retries import transient_retries
 from media_import.phases import (
+    Imported,
     Rejection,
     analyze_discovered,
     discover_folder,
@@ -308,25 +310,22 @@ def catalog_records(
             lambda conn, folder: import_folder(conn, bucket, folder, run_id, dry_run),
             import_settings.folder_workers,
         )
-    with transient_retries(context, s3.config()), catalog.connect() as conn:
-        # The checks below are planned from these statistics; so is the next run's anti-join.
-        analyze_after_import(
-            conn,
-            sum(d.assets_inserted for d in done),
-            sum(d.files_inserted for d in done),
-            bucket,
-            {d.folder: (d.assets_inserted, d.files_inserted) for d in done},
+    with transient_retries(context, s3.config()):
+        # The catalog's statistics and checks on one connection, the staged plans' vacuum on
+        # another: after a first import each takes seconds, and neither waits for the other.
+        found, _ = run_together(
+            catalog.connect,
+            [
+                lambda conn: _catalog_findings(conn, bucket, folders, done),
+                # The carried-out plans were dropped: vacuumed away at once if they were many.
+                lambda conn: analyze_pending(conn, [d.plans_dropped for d in done]),
+            ],
         )
-        # The carried-out plans were dropped: vacuumed away at once if they were many.
-        analyze_pending(conn, [d.plans_dropped for d in done])
-        # Each check is one statement over all the run's folders. What the import found
-        # unlisted, and missing, answer the bucket and completeness checks (see
-        # phases.import_folder).
-        missing = [k for d in done for k in d.missing]
-        duplicated = catalog_checks.duplicated_codes(conn, bucket, folders)
-        dangling = [k for d in done for k in d.unlisted]
-        unverified = catalog_checks.unverified_checksums(conn, bucket, folders)
-        figures = catalog_checks.folder_figures(conn, bucket, folders)
+    duplicated, unverified, figures = found
+    # What the import found unlisted, and missing, answer the bucket and completeness checks
+    # (see phases.import_folder).
+    missing = [k for d in done for k in d.missing]
+    dangling = [k for d in done for k in d.unlisted]
     would_assets = sum(d.would_insert_assets for d in done)
     return dg.MaterializeResult(
         metadata={
@@ -372,6 +371,26 @@ def catalog_records(
                 },
             ),
         ],
+    )
+
+
+def _catalog_findings(
+    conn: psycopg.Connection, bucket: str, folders: list[str], done: list[Imported]
+) -> tuple[list[tuple[str, int, int]], list[str], catalog_checks.Figures]:
+    """Duplicated codes, unverified checksums and the folders' figures, each one statement
+    over all the run's folders, planned from statistics refreshed first (so is the next
+    run's anti-join)."""
+    analyze_after_import(
+        conn,
+        sum(d.assets_inserted for d in done),
+        sum(d.files_inserted for d in done),
+        bucket,
+        {d.folder: (d.assets_inserted, d.files_inserted) for d in done},
+    )
+    return (
+        catalog_checks.duplicated_codes(conn, bucket, folders),
+        catalog_checks.unverified_checksums(conn, bucket, folders),
+        catalog_checks.folder_figures(conn, bucket, folders),
     )
 
 
