@@ -13,7 +13,8 @@ class ChecksumFileError(ValueError):
     """An .md5 sidecar that is not in md5sum format."""
 
 
-@dataclass(frozen=True)
+# Not frozen, as the plans of media_import.core.assembly: built for every asset in phase 2.
+@dataclass(slots=True)
 class ChecksumEntry:
     md5: str
     filename: str

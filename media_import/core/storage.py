@@ -55,7 +55,7 @@ class ObjectInfo:
     last_modified: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per sidecar read (see core.assembly.Candidate)
 class RangeRead:
     """A read of the first `length` bytes of `key` (None: the whole object)."""
 

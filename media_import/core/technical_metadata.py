@@ -25,7 +25,8 @@ class TechnicalMetadataError(ValueError):
     """Sidecar JSON is not ffprobe/mediainfo output or is unusable. Message says why."""
 
 
-@dataclass(frozen=True)
+# Not frozen, as the plans of media_import.core.assembly: built for every asset in phase 2.
+@dataclass(slots=True)
 class TechnicalMetadata:
     tool: str  # "ffprobe" or "mediainfo"
     container: str  # "QuickTime", "MP4", "Matroska", "MXF", "AVI", "WAV", "BWF", "FLAC", ...
