@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 import orjson
 import psycopg
+import pyarrow as pa
 
 from media_import.core.assembly import AssetPlan, Candidate, FilePlan
 from media_import.core.inventory import Role
+from media_import.db.arrow_csv import read_times_as_utc, to_csv
 from media_import.db.scope import Scope, mark_importing, removal_scope
 
 # Tables just bulk-loaded have no statistics until autovacuum gets to them, and the planner
@@ -219,15 +221,15 @@ def replace_pending(
         ) as copy:
             for p in plans:
                 copy.write_row(_pending_asset_row(bucket, p))
-        with conn.cursor().copy(
-            "COPY ingest.pending_file (bucket, folder, key, inventory_code, role, decision,"
-            " mime_type, size_bytes, etag, md5, md5_source, md5_verified, last_modified, rule,"
-            " message) FROM STDIN"
-        ) as copy:
-            for p in plans:
-                for f in p.files:
-                    copy.write_row(_pending_file_row(bucket, f))
-        files = sum(len(p.files) for p in plans)
+        file_plans = [f for p in plans for f in p.files]
+        if file_plans:
+            read_times_as_utc(conn)  # the CSV's times are UTC without a zone
+            with conn.cursor().copy(
+                f"COPY ingest.pending_file ({', '.join(_PENDING_FILE_COLUMNS)})"
+                " FROM STDIN (FORMAT csv)"
+            ) as copy:
+                copy.write(_pending_files_csv(bucket, file_plans))
+        files = len(file_plans)
         conn.execute(
             "INSERT INTO ingest.pending_plan (bucket, folder, assets, files, catalog_epoch,"
             " restaged_upto) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (bucket, folder)"
@@ -309,24 +311,34 @@ def _pending_asset_row(bucket: str, p: AssetPlan) -> tuple:
     )
 
 
-def _pending_file_row(bucket: str, f: FilePlan) -> tuple:
-    return (
-        bucket,
-        f.folder,
-        f.key,
-        f.inventory_code,
-        f.role.value,
-        f.decision.value,
-        f.mime_type,
-        f.size,
-        f.etag,
-        f.md5,
-        f.md5_source,
-        f.md5_verified,
-        f.last_modified,
-        f.rule,
-        f.message,
-    )
+_PENDING_FILE_COLUMNS = (
+    "bucket", "folder", "key", "inventory_code", "role", "decision", "mime_type", "size_bytes",
+    "etag", "md5", "md5_source", "md5_verified", "last_modified", "rule", "message",
+)  # fmt: skip
+
+
+def _pending_files_csv(bucket: str, files: Sequence[FilePlan]) -> bytes:
+    """The file plans as COPY's CSV, column by column through Arrow: ~2 us a row, where
+    psycopg's write_row took 4-6 us (a first import stages a million)."""
+    text = pa.string()
+    columns = [
+        pa.repeat(pa.scalar(bucket, text), len(files)),
+        pa.array([f.folder for f in files], text),
+        pa.array([f.key for f in files], text),
+        pa.array([f.inventory_code for f in files], text),
+        pa.array([f.role.value for f in files], text),
+        pa.array([f.decision.value for f in files], text),
+        pa.array([f.mime_type for f in files], text),
+        pa.array([f.size for f in files], pa.int64()),
+        pa.array([f.etag for f in files], text),
+        pa.array([f.md5 for f in files], text),
+        pa.array([f.md5_source for f in files], text),
+        pa.array([f.md5_verified for f in files], pa.bool_()),
+        pa.array([f.last_modified for f in files], pa.timestamp("us", tz="UTC")),
+        pa.array([None if f.rule is None else str(f.rule) for f in files], text),
+        pa.array([f.message for f in files], text),
+    ]
+    return to_csv(pa.table(columns, names=list(_PENDING_FILE_COLUMNS)))
 
 
 # -- phase 3: into the catalog, all or nothing --------------------------------------------------
