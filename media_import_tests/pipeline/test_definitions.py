@@ -76,3 +76,21 @@ def test_bucket_inventory_registers_the_folders_as_partitions(s3_env, put_many, 
     again = dg.materialize([bucket_inventory], resources=resources_from_env(), instance=instance)
     (mat,) = again.asset_materializations_for_node("bucket_inventory")
     assert mat.metadata["new_partitions"].value == []
+
+
+def test_worker_counts_come_from_the_environment(s3_env, monkeypatch):
+    from media_import.concurrency import DEFAULT_FOLDER_WORKERS, DEFAULT_INSERT_WORKERS
+    from media_import.defs.importing.resources import resources_from_env
+
+    for name in ("ACH_FOLDER_WORKERS", "ACH_INSERT_WORKERS", "ACH_PLAN_PROCESSES"):
+        monkeypatch.delenv(name, raising=False)
+    settings = resources_from_env()["import_settings"]
+    assert (settings.folder_workers, settings.insert_workers) == (
+        DEFAULT_FOLDER_WORKERS,
+        DEFAULT_INSERT_WORKERS,
+    )
+    monkeypatch.setenv("ACH_FOLDER_WORKERS", "5")
+    monkeypatch.setenv("ACH_INSERT_WORKERS", "4")
+    monkeypatch.setenv("ACH_PLAN_PROCESSES", "0")
+    settings = resources_from_env()["import_settings"]
+    assert (settings.folder_workers, settings.insert_workers, settings.plan_processes) == (5, 4, 0)

@@ -308,7 +308,7 @@ def catalog_records(
             catalog.connect,
             folders,
             lambda conn, folder: import_folder(conn, bucket, folder, run_id, dry_run),
-            import_settings.folder_workers,
+            min(import_settings.insert_workers, import_settings.folder_workers),
         )
     with transient_retries(context, s3.config()):
         # The catalog's statistics and checks on one connection, the staged plans' vacuum on

@@ -13,7 +13,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from media_import.concurrency import DEFAULT_FOLDER_WORKERS
+from media_import.concurrency import DEFAULT_FOLDER_WORKERS, DEFAULT_INSERT_WORKERS
 from media_import.core.inventory import DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_EXCLUDED_FOLDERS, Rules
 from media_import.core.storage import DEFAULT_CONCURRENCY, LIST_PAGE_SIZE, Bucket, S3Config
 from media_import.db import session
@@ -153,6 +153,14 @@ class ImportSettings(dg.ConfigurableResource):
         "(ACH_FOLDER_WORKERS).",
     )
 
+    insert_workers: int = Field(
+        default=DEFAULT_INSERT_WORKERS,
+        ge=1,
+        description="Folders inserted into the catalog at once (phase 3), at most "
+        "folder_workers. The insert is the database server's CPU: about one per server core "
+        "(ACH_INSERT_WORKERS).",
+    )
+
     plan_processes: int = Field(
         default=DEFAULT_PLAN_PROCESSES,
         ge=0,
@@ -205,5 +213,6 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         folder_types=folder_types_text(),
         folder_workers=int(os.environ.get("ACH_FOLDER_WORKERS") or DEFAULT_FOLDER_WORKERS),
         plan_processes=int(os.environ.get("ACH_PLAN_PROCESSES") or DEFAULT_PLAN_PROCESSES),
+        insert_workers=int(os.environ.get("ACH_INSERT_WORKERS") or DEFAULT_INSERT_WORKERS),
     )
     return {"s3": s3, "catalog": catalog, "import_settings": settings}
