@@ -71,7 +71,7 @@ START_TIMEOUT_S = 300.0
 # -- the bucket's contents -------------------------------------------------------------------
 
 
-@dataclass(slots=True)  # not frozen: built once a request, and a frozen __init__ costs double
+@dataclass(slots=True)  # not frozen: built once a request (a frozen __init__ costs more)
 class StoredObject:
     """An object as a request sees it."""
 
@@ -357,7 +357,7 @@ def _now() -> datetime:
 # -- HTTP ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times more
 class Request:
     method: str
     path: str  # percent-encoded, as sent

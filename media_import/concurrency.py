@@ -19,7 +19,7 @@ from typing import TypeVar
 DEFAULT_FOLDER_WORKERS = 3
 # The insert step is the database server's CPU alone (row inserts, their indexes and foreign
 # key checks), and inserts beyond its cores contend: at 1M objects on a 2-core server, three
-# folders at once took 24-30 s where two took 20-25 s, alternated four times.
+# folders at once took 24-30 s where two took 20-25 s (eight runs, alternated).
 DEFAULT_INSERT_WORKERS = 2
 
 T = TypeVar("T")
