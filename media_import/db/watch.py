@@ -107,20 +107,23 @@ def in_key_range(alias: str = "") -> str:
     return _KEY_RANGE.format(alias=alias)
 
 
-_CHUNK_DIFF_SQL = f"""
-WITH upserted AS (
-    INSERT INTO ingest.bucket_object AS bo
-        (bucket, key, folder, present, etag, size_bytes, last_modified, sequencer, changed_at)
-    SELECT %(bucket)s, key, folder, true, etag, size_bytes, last_modified, NULL, now()
-    FROM listing_chunk ORDER BY key  -- one lock order for every writer: no deadlocks
-    ON CONFLICT (bucket, key) DO UPDATE SET
+# A listed object into the seen objects (`bo`): added, or changed if its ETag or size did.
+_UPSERT_LISTED = """ON CONFLICT (bucket, key) DO UPDATE SET
         folder = EXCLUDED.folder, present = true, etag = EXCLUDED.etag,
         size_bytes = EXCLUDED.size_bytes, last_modified = EXCLUDED.last_modified,
         sequencer = NULL, changed_at = now()
     -- Only a real change counts: same ETag and size is the same object, whatever its time.
     WHERE NOT bo.present OR bo.etag IS DISTINCT FROM EXCLUDED.etag
        OR bo.size_bytes IS DISTINCT FROM EXCLUDED.size_bytes
-    RETURNING bo.folder, (xmax = 0) AS added
+"""
+
+_CHUNK_DIFF_SQL = f"""
+WITH upserted AS (
+    INSERT INTO ingest.bucket_object AS bo
+        (bucket, key, folder, present, etag, size_bytes, last_modified, sequencer, changed_at)
+    SELECT %(bucket)s, key, folder, true, etag, size_bytes, last_modified, NULL, now()
+    FROM listing_chunk ORDER BY key  -- one lock order for every writer: no deadlocks
+    {_UPSERT_LISTED}    RETURNING bo.folder, (xmax = 0) AS added
 ), removed AS (
     -- Seen inside the chunk's key range, but not listed in it: gone from the bucket.
     UPDATE ingest.bucket_object bo SET present = false, etag = NULL, size_bytes = NULL,
@@ -351,7 +354,7 @@ def diff_staged_range(
 # added, straight from the staged listing. Diffed as other folders are, through a keyed and
 # analyzed temporary copy of the listing, a 62.5k-key folder spent ~0.2 s on that copy on top
 # of its ~1.2 s upsert. ON CONFLICT all the same: an S3 event may add a key meanwhile.
-_SEED_SEEN_SQL = """
+_SEED_SEEN_SQL = f"""
 WITH upserted AS (
     INSERT INTO ingest.bucket_object AS bo
         (bucket, key, folder, present, etag, size_bytes, last_modified, sequencer, changed_at)
@@ -359,13 +362,7 @@ WITH upserted AS (
     FROM ingest.listing
     WHERE bucket = %(bucket)s AND folder = %(folder)s AND considered
     ORDER BY key COLLATE "C"  -- the diffs' lock order: no deadlocks
-    ON CONFLICT (bucket, key) DO UPDATE SET
-        folder = EXCLUDED.folder, present = true, etag = EXCLUDED.etag,
-        size_bytes = EXCLUDED.size_bytes, last_modified = EXCLUDED.last_modified,
-        sequencer = NULL, changed_at = now()
-    WHERE NOT bo.present OR bo.etag IS DISTINCT FROM EXCLUDED.etag
-       OR bo.size_bytes IS DISTINCT FROM EXCLUDED.size_bytes
-    RETURNING 1
+    {_UPSERT_LISTED}    RETURNING 1
 )
 SELECT count(*) FROM upserted
 """
