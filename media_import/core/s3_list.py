@@ -23,6 +23,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from urllib.parse import unquote_plus
 
 import pyarrow as pa
@@ -66,11 +67,14 @@ def list_batches(
     start_after: str = "",
     page_size: int = 1000,
     until: str | None = None,
+    parsing: AbstractContextManager[object] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The keys under `prefix` after `start_after` (in S3's UTF-8 byte order), one batch a page
     (key, size, etag without its quotes, last_modified). With `until`, the listing ends with
     the page that reaches that key (the caller drops what lies beyond it): no page past it is
-    asked for."""
+    asked for. `parsing` is entered around each page's parsing (the CPU part; the wait for
+    the page is outside it): listings on threads can share a bound on how many parse at once."""
+    parsing = parsing or nullcontext()
     params = {"list-type": "2", "encoding-type": "url", "max-keys": str(page_size)}
     if prefix:
         params["prefix"] = prefix
@@ -86,7 +90,8 @@ def list_batches(
                 token = None
             if token is not None:
                 pages.ask({**params, "continuation-token": token})
-            batch = parse_page(body)
+            with parsing:
+                batch = parse_page(body)
             if batch.num_rows:  # an empty folder lists as one empty page: no batch, as obstore
                 yield batch
             if token is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -115,6 +116,7 @@ class Bucket:
         prefix: str | None = None,
         start_after: str | None = None,
         until: str | None = None,
+        parsing: AbstractContextManager[object] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """The objects in folder `prefix` (all of the bucket: None) after key `start_after`, in
         S3's UTF-8 byte order, as Arrow record batches of s3_list.SCHEMA (key, size, etag,
@@ -127,7 +129,7 @@ class Bucket:
         if signer is not None:
             endpoint = self._endpoint()
             yield from s3_list.list_batches(
-                endpoint, signer, folder, start_after or "", self.page_size, until
+                endpoint, signer, folder, start_after or "", self.page_size, until, parsing
             )
             return
         stream = obstore.list(

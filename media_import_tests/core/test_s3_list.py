@@ -264,6 +264,31 @@ def test_a_listing_until_a_key_asks_for_no_page_past_it():
     assert len(seen.requests) == 2
 
 
+def test_each_page_is_parsed_inside_parsing_before_its_batch_is_handed_out():
+    pages = {None: page(["k/a1", "k/a2"], "2"), "2": page(["k/b1", "k/b2"], "3")}
+
+    def answer(head: str, number: int) -> bytes:
+        return ok(pages.get(query_of(head).get("continuation-token"), page(["k/c1"])))
+
+    got: list = []
+    handed_out_at_parse: list[int] = []
+
+    class Parsing:
+        """Records how many batches the caller had when each page's parsing began."""
+
+        def __enter__(self) -> None:
+            handed_out_at_parse.append(len(got))
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    with scripted(answer) as (endpoint, _):
+        for batch in s3_list.list_batches(endpoint, SIGNER, "k/", parsing=Parsing()):
+            got.append(batch)
+    assert [r[0] for r in rows(got)] == ["k/a1", "k/a2", "k/b1", "k/b2", "k/c1"]
+    assert handed_out_at_parse == [0, 1, 2]  # once a page, each before its batch
+
+
 def test_temporary_credentials_from_the_environment_sign_every_request(monkeypatch):
     from media_import.defs.automation.resources import event_queue_from_env
     from media_import.defs.importing.resources import resources_from_env
