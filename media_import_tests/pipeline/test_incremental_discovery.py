@@ -4,6 +4,8 @@ re-staging does, while rewriting only the key ranges that changed."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -243,3 +245,51 @@ def test_other_rules_stage_the_folder_again(listing, conn, put_many) -> None:
         "SELECT count(*) FROM ingest.listing WHERE folder = %s AND considered", (FOLDER,)
     ).fetchone()
     assert considered == (14,)  # the .pdf files only
+
+
+def _commit_once_waited_on(other: psycopg.Connection, watcher: psycopg.Connection) -> None:
+    """Commit `other` once some session waits for its transaction (a row lock's wait)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        waiting = watcher.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
+        ).fetchone()
+        if waiting and waiting[0]:
+            break
+        time.sleep(0.02)
+    other.commit()
+
+
+def test_a_first_seeding_that_meets_an_s3_events_key_takes_it_over(
+    listing, conn, database_url, put_many
+) -> None:
+    keys = _keys()
+    put_many([(k, body(k)) for k in keys])
+    event_key = f"{FOLDER}/VO-BRD-00003.json"
+    # An S3 event's sensor records one of the folder's keys and has not committed yet when the
+    # folder's first discovery looks for seen objects: it finds none, and seeds the folder.
+    other = psycopg.connect(database_url)
+    watcher = psycopg.connect(database_url, autocommit=True)
+    try:
+        other.execute(
+            "INSERT INTO ingest.bucket_object (bucket, key, folder, present, etag, size_bytes,"
+            " last_modified, sequencer, changed_at)"
+            " VALUES (%s, %s, %s, true, 'from-an-event', 1, now(), '0001', now())",
+            (listing.name, event_key, FOLDER),
+        )
+        committer = threading.Thread(target=_commit_once_waited_on, args=(other, watcher))
+        committer.start()
+        found = discover(listing, conn)
+        committer.join()
+    finally:
+        other.close()
+        watcher.close()
+    considered = conn.execute(
+        "SELECT key FROM ingest.listing WHERE folder = %s AND considered ORDER BY key", (FOLDER,)
+    ).fetchall()
+    rows = {k: (present, etag) for k, folder, present, etag, _, _ in seen(conn) if folder == FOLDER}
+    assert sorted(rows) == [k for (k,) in considered] and event_key in rows
+    # The event's row was taken over by the listing, as an upsert of a changed object is.
+    etag = conn.execute("SELECT etag FROM ingest.listing WHERE key = %s", (event_key,)).fetchone()
+    assert rows[event_key] == (True, etag[0] if etag else None)
+    assert found.seen_changed == len(rows)
