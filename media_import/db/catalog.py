@@ -458,7 +458,8 @@ SELECT inventory_code, media_kind, bucket, folder, master_filename, master_mime_
        %(run_id)s
 FROM ingest.pending_asset
 WHERE bucket = %(bucket)s AND folder = %(folder)s AND decision = 'import'
-ON CONFLICT (inventory_code) DO UPDATE SET
+{on_conflict}"""
+_ON_ASSET_CONFLICT = """ON CONFLICT (inventory_code) DO UPDATE SET
     media_kind = EXCLUDED.media_kind, bucket = EXCLUDED.bucket, folder = EXCLUDED.folder,
     master_filename = EXCLUDED.master_filename, master_mime_type = EXCLUDED.master_mime_type,
     master_container = EXCLUDED.master_container, master_md5 = EXCLUDED.master_md5,
@@ -485,19 +486,20 @@ WITH written AS (
     JOIN asset a ON a.inventory_code = p.inventory_code AND a.deleted_at IS NULL
         AND a.folder = p.folder
     WHERE p.bucket = %(bucket)s AND p.folder = %(folder)s AND p.decision IN ('import', 'attach')
-    ON CONFLICT (bucket, key) DO UPDATE SET
+    {on_conflict}
+    RETURNING af.key
+), unlisted AS ({unlisted})
+SELECT (SELECT count(*) FROM written),
+       coalesce((SELECT array_agg(key ORDER BY key) FROM unlisted), '{{}}')
+"""
+_ON_FILE_CONFLICT = """ON CONFLICT (bucket, key) DO UPDATE SET
         folder = EXCLUDED.folder, inventory_code = EXCLUDED.inventory_code, role = EXCLUDED.role,
         mime_type = EXCLUDED.mime_type, size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,
         md5 = EXCLUDED.md5, md5_source = EXCLUDED.md5_source,
         md5_verified = EXCLUDED.md5_verified, last_modified = EXCLUDED.last_modified,
         imported_at = now(), run_id = EXCLUDED.run_id,
         deleted_at = NULL, deleted_by_run_id = NULL, deleted_reason = NULL
-        WHERE af.deleted_at IS NOT NULL
-    RETURNING af.key
-), unlisted AS ({unlisted})
-SELECT (SELECT count(*) FROM written),
-       coalesce((SELECT array_agg(key ORDER BY key) FROM unlisted), '{{}}')
-"""
+        WHERE af.deleted_at IS NOT NULL"""
 # Chosen by how many rows the folder's plan made ready, not left to the planner: mid-run the
 # catalog's statistics are those of the run's start, and it probed row by row (2 us each, 2 s
 # of a 1M first import) where one pass over the folder's listing costs 20 ms, or hashed the
@@ -518,9 +520,46 @@ _UNLISTED_SET = """
 PROBE_ROWS = 5_000
 
 
-def _insert_files_sql(ready_files: int) -> str:
+def _insert_files_sql(ready_files: int, on_conflict: str) -> str:
     unlisted = _UNLISTED_PROBED if ready_files <= PROBE_ROWS else _UNLISTED_SET
-    return _INSERT_FILES_SQL.format(unlisted=unlisted)
+    return _INSERT_FILES_SQL.format(unlisted=unlisted, on_conflict=on_conflict)
+
+
+# A folder's first import: no catalog file of the folder exists, live or soft-deleted (its keys
+# all start with "<folder>/", found on the (bucket, key) index). Its rows are then inserted
+# plainly, as nothing in the folder can conflict, where ON CONFLICT makes every row a
+# speculative insertion (an index probe and a WAL record more): at 1M objects the insert
+# step's PostgreSQL CPU went from 35.8-50.0 to 28.5-46.2 CPU-s (three runs, alternated).
+# An asset's code may still meet a soft-deleted asset of another folder, and a concurrent
+# run of another folder may insert one: then the plain INSERTs fail inside a savepoint and
+# the upserts do the work over.
+_FOLDER_CATALOGUED_SQL = """
+SELECT EXISTS (SELECT 1 FROM asset_file
+               WHERE bucket = %(bucket)s AND key >= %(folder)s || '/' AND key < %(folder)s || '0')
+"""
+
+
+def _insert_ready(
+    conn: psycopg.Connection, params: dict[str, str], ready: Ready
+) -> tuple[int, int, list[str]]:
+    """Insert the folder's ready assets and files: (assets, files, unlisted keys)."""
+    first = not (conn.execute(_FOLDER_CATALOGUED_SQL, params).fetchone() or (True,))[0]
+    if first:
+        try:
+            with conn.transaction():  # a savepoint: a conflict undoes only these inserts
+                return _insert(conn, params, ready, "", "")
+        except psycopg.errors.UniqueViolation:
+            pass
+    return _insert(conn, params, ready, _ON_ASSET_CONFLICT, _ON_FILE_CONFLICT)
+
+
+def _insert(
+    conn: psycopg.Connection, params: dict[str, str], ready: Ready, on_asset: str, on_file: str
+) -> tuple[int, int, list[str]]:
+    assets = conn.execute(_INSERT_ASSETS_SQL.format(on_conflict=on_asset), params).rowcount
+    sql = _insert_files_sql(ready.files, on_file)
+    files, unlisted = conn.execute(sql, params).fetchone() or (0, [])
+    return assets, int(files), unlisted
 
 
 _CURRENT_REJECTIONS_SQL = """
@@ -626,9 +665,7 @@ def import_pending(conn: psycopg.Connection, bucket: str, folder: str, run_id: s
         gone = gone_files(conn, bucket, folder, removal_scope(conn, bucket, folder))
         deleted = _soft_deletes(conn, _SOFT_DELETE_SQL, params, gone)
         ready = count_ready(conn, bucket, folder)
-        assets = conn.execute(_INSERT_ASSETS_SQL, params).rowcount
-        written = conn.execute(_insert_files_sql(ready.files), params).fetchone()
-        files, unlisted = written or (0, [])
+        assets, files, unlisted = _insert_ready(conn, params, ready)
         recorded, resolved = conn.execute(_REJECTIONS_SQL, params).fetchone() or (0, 0)
     return ImportCounts(
         assets,

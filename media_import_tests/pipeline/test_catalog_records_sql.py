@@ -157,6 +157,30 @@ def test_a_removed_asset_takes_its_files_in_other_folders(pipeline, put_many, s3
     assert pipeline.assets()["VO-VHS-00001"]["deleted_reason"] == "streaming_copy removed"
 
 
+def test_a_first_import_restores_a_soft_deleted_asset_of_its_code_from_elsewhere(
+    pipeline, put_many, bucket
+):
+    # The folder holds no catalog file, so its rows are inserted plainly; the code's asset,
+    # soft-deleted in another folder, conflicts, and the upserts take over and restore it.
+    migrate(pipeline.database_url)
+    execute(
+        pipeline,
+        "INSERT INTO asset (inventory_code, media_kind, bucket, folder, master_mime_type,"
+        " technical_metadata, run_id, deleted_at, deleted_by_run_id, deleted_reason)"
+        " VALUES ('VO-VHS-00001', 'video', %s, 'OLD', 'video/quicktime', '{}', 'earlier',"
+        " now(), 'earlier', 'streaming_copy removed')",
+        (bucket,),
+    )
+    (before,) = pipeline.query("SELECT id FROM asset WHERE inventory_code = 'VO-VHS-00001'")
+    asset = make_asset("VHS", "VO-VHS-00001")
+    put_many(asset.items())
+    run = pipeline.run("VHS").metadata("catalog_records")
+    assert (run["inserted_assets"], run["inserted_files"]) == (1, 4)
+    restored = pipeline.assets()["VO-VHS-00001"]
+    assert (restored["id"], restored["folder"], restored["deleted_at"]) == (before[0], "VHS", None)
+    assert {k for k, f in pipeline.files().items() if f["deleted_at"] is None} == set(asset.objects)
+
+
 def test_an_unchanged_folder_writes_nothing(pipeline, put_many):
     put_many(make_asset("VHS", "VO-VHS-00001").items())
     pipeline.run("VHS")
