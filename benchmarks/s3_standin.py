@@ -634,22 +634,32 @@ class _Connection(asyncio.Protocol):
             self._answer_buffered()
 
     def _answer_buffered(self) -> None:
-        while self.transport is not None and not self.waiting:
-            parsed = _parse_request(self.buffer)
-            if parsed is None:
-                return
-            if isinstance(parsed, Response):  # malformed: answer and hang up
-                self._send(parsed, True)
-                return
-            request, close = parsed
-            response = self._handle(request)
-            head = request.method == "HEAD"
-            if response.delay > 0:
-                self.waiting = True
-                loop = asyncio.get_running_loop()
-                loop.call_later(response.delay, self._send_later, response, close, head)
-                return
-            self._send(response, close, head)
+        # The answers to pipelined requests that arrived together leave in one write: a send
+        # is about half the stand-in's CPU per GET, CPU the benchmarked importer shares.
+        out: list[bytes] = []
+        try:
+            while self.transport is not None and not self.waiting:
+                parsed = _parse_request(self.buffer)
+                if parsed is None:
+                    return
+                if isinstance(parsed, Response):  # malformed: answer and hang up
+                    out.append(parsed.encode(True))
+                    self._flush(out, close=True)
+                    return
+                request, close = parsed
+                response = self._handle(request)
+                head = request.method == "HEAD"
+                if response.delay > 0:
+                    self.waiting = True
+                    loop = asyncio.get_running_loop()
+                    loop.call_later(response.delay, self._send_later, response, close, head)
+                    return
+                out.append(response.encode(close, head))
+                if close:
+                    self._flush(out, close=True)
+                    return
+        finally:
+            self._flush(out)
 
     def _handle(self, request: Request) -> Response:
         try:
@@ -664,9 +674,13 @@ class _Connection(asyncio.Protocol):
         self._answer_buffered()
 
     def _send(self, response: Response, close: bool, head: bool = False) -> None:
-        if self.transport is None:
+        self._flush([response.encode(close, head)], close)
+
+    def _flush(self, out: list[bytes], close: bool = False) -> None:
+        if self.transport is None or not out:
             return
-        self.transport.write(response.encode(close, head))
+        self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
         if close:
             self.transport.close()
             self.transport = None

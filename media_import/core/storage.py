@@ -46,6 +46,8 @@ class S3Config:
     access_key_id: str | None = None
     secret_access_key: str | None = None
     session_token: str | None = None
+    # GETs pipelined on each connection (s3_get); 1 sends them one at a time.
+    pipeline_depth: int = s3_get.DEFAULT_PIPELINE_DEPTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,9 @@ class Bucket:
         an endpoint still failing after retries raises (a ConnectionError: worth a retry)."""
         signer = self._signer()
         if signer is not None:
-            return s3_get.read_many(self._endpoint(), signer, reads, self.concurrency)
+            return s3_get.read_many(
+                self._endpoint(), signer, reads, self.concurrency, self.config.pipeline_depth
+            )
         return self._concurrently(self._read_one, reads, lambda r: r.key, self.concurrency)
 
     def _endpoint(self) -> s3_get.Endpoint:

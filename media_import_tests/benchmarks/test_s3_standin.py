@@ -4,6 +4,7 @@ project's own `Bucket`."""
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from benchmarks.archive import ArchiveSpec
 from benchmarks.s3_standin import StandIn
+from media_import.core.s3_get import HttpResponse
 from media_import.core.storage import Bucket, RangeRead, S3Config
 from media_import.devstack.s3server import s3_client
 
@@ -50,6 +52,35 @@ def listed_keys(
     bucket: Bucket, prefix: str | None = None, start_after: str | None = None
 ) -> list[str]:
     return [o.key for page in bucket.list_pages(prefix, start_after) for o in page]
+
+
+def test_pipelined_requests_are_answered_in_order(standin):
+    """Requests sent together, as s3_get pipelines them, come back in order, each whole."""
+    json_key, md5_key, pdf = (
+        next(k for k in KEYS if k.endswith(e)) for e in (".json", ".md5", ".pdf")
+    )
+    host = standin.endpoint_url.removeprefix("http://")
+    requests = [
+        f"GET /{standin.bucket}/{json_key} HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        f"GET /{standin.bucket}/{pdf} HTTP/1.1\r\nHost: {host}\r\nRange: bytes=0-4\r\n\r\n",
+        f"GET /{standin.bucket}/nope.json HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        f"GET /{standin.bucket}/{md5_key} HTTP/1.1\r\nHost: {host}\r\n\r\n",
+    ]
+    hostname, port = host.split(":")
+    answers: list[tuple[int, bytes]] = []
+    with socket.create_connection((hostname, int(port)), timeout=10) as sock:
+        sock.sendall("".join(requests).encode())
+        response = HttpResponse()
+        while len(answers) < len(requests):
+            done = response.feed(sock.recv(65536))
+            while done:
+                answers.append((response.status, response.body()))
+                response = HttpResponse(response.rest())
+                done = bool(response.buffer) and response.feed(b"")
+    assert answers[0] == (200, SPEC.body(json_key))
+    assert answers[1] == (206, b"%PDF-")
+    assert answers[2][0] == 404 and b"<Code>NoSuchKey</Code>" in answers[2][1]
+    assert answers[3] == (200, SPEC.body(md5_key))
 
 
 # -- boto3 -----------------------------------------------------------------------------------

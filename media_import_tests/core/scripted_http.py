@@ -16,14 +16,17 @@ from media_import.core.s3_get import Endpoint
 class Seen:
     requests: list[str]
     connections: int = 0
+    pipelined: int = 0  # requests that had arrived before the one ahead of them was answered
 
 
 Answer = Callable[[str, int], bytes | None]  # (request head, request number) -> bytes to send
 
 
 @contextmanager
-def scripted(answer: Answer) -> Iterator[tuple[Endpoint, Seen]]:
-    """An HTTP server answering each request with `answer(...)`; None: hang up instead."""
+def scripted(answer: Answer, refuse_pipelining: bool = False) -> Iterator[tuple[Endpoint, Seen]]:
+    """An HTTP server answering each request with `answer(...)`; None: hang up instead.
+    `refuse_pipelining`: answer a request, then hang up, when the next one had already come,
+    as a proxy that does not take pipelined requests may."""
     seen = Seen([])
     lock = threading.Lock()
 
@@ -39,13 +42,17 @@ def scripted(answer: Answer) -> Iterator[tuple[Endpoint, Seen]]:
                         return
                     buffer += data
                 head, _, buffer = buffer.partition(b"\r\n\r\n")
+                pipelined = b"\r\n\r\n" in buffer
                 with lock:
                     seen.requests.append(head.decode())
                     number = len(seen.requests)
+                    seen.pipelined += pipelined
                 reply = answer(head.decode(), number)
                 if reply is None:
                     return
                 self.request.sendall(reply)
+                if pipelined and refuse_pipelining:
+                    return
                 if b"connection: close" in reply.lower() or reply.startswith(b"HTTP/1.0"):
                     return
 

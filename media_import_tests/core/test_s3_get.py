@@ -111,6 +111,47 @@ def test_dropped_connections_are_reopened_and_their_reads_retried():
     assert seen.connections > 4
 
 
+def test_requests_are_pipelined_and_their_answers_taken_in_order():
+    def answer(head: str, number: int) -> bytes:
+        key = key_of(head)
+        if key.startswith("chunked"):  # answers of every framing, back to back
+            return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        if key.startswith("missing"):
+            xml = b"<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>"
+            return f"HTTP/1.1 404 Not Found\r\nContent-Length: {len(xml)}\r\n\r\n".encode() + xml
+        if key == "busy" and number < 40:
+            return slow_down()
+        return ok(key.encode())
+
+    keys = [f"k{i}" for i in range(60)] + ["chunked1", "missing1", "busy", "chunked2", "k60"]
+    with scripted(answer) as (endpoint, seen):
+        got = s3_get.read_many(endpoint, SIGNER, [RangeRead(k) for k in keys], 2, depth=8)
+    assert got.pop("chunked1") == got.pop("chunked2") == b"abc"
+    assert isinstance(missing := got.pop("missing1"), S3ReadError) and missing.code == "NoSuchKey"
+    assert got == {k: k.encode() for k in keys if not k.startswith(("chunked", "missing"))}
+    assert seen.connections == 2
+    assert seen.pipelined > len(keys) // 2  # most requests came before the previous answer
+
+    with scripted(answer) as (endpoint, seen):
+        got = s3_get.read_many(endpoint, SIGNER, [RangeRead(k) for k in keys], 2, depth=1)
+    assert got["k60"] == b"k60" and seen.pipelined == 0
+
+
+def test_a_server_refusing_pipelined_requests_gets_them_one_at_a_time():
+    keys = [f"k{i}" for i in range(40)]
+    with scripted(lambda head, n: ok(key_of(head).encode()), refuse_pipelining=True) as (
+        endpoint,
+        seen,
+    ):
+        got = s3_get.read_many(endpoint, SIGNER, [RangeRead(k) for k in keys], 4, depth=8)
+    assert got == {k: k.encode() for k in keys}
+    # Each of the first connections answered once, then hung up; one at a time after that,
+    # on connections kept alive: nothing near one connection a read.
+    assert seen.connections <= 4 + 4
+    assert seen.pipelined <= 4 + 4
+    assert len(seen.requests) == len(keys)  # every read sent again was never answered before
+
+
 def test_bodies_by_chunks_by_connection_close_and_http_1_0():
     def answer(head: str, number: int) -> bytes:
         key = key_of(head)

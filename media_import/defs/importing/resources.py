@@ -15,6 +15,7 @@ from pydantic import Field
 
 from media_import.concurrency import DEFAULT_FOLDER_WORKERS, DEFAULT_INSERT_WORKERS
 from media_import.core.inventory import DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_EXCLUDED_FOLDERS, Rules
+from media_import.core.s3_get import DEFAULT_PIPELINE_DEPTH
 from media_import.core.storage import DEFAULT_CONCURRENCY, LIST_PAGE_SIZE, Bucket, S3Config
 from media_import.db import session
 from media_import.db.migrate import migrate
@@ -59,6 +60,13 @@ class S3BucketResource(dg.ConfigurableResource):
     concurrency: int = Field(
         default=DEFAULT_CONCURRENCY, description="Concurrent GETs when reading sidecars."
     )
+    pipeline_depth: int = Field(
+        default=DEFAULT_PIPELINE_DEPTH,
+        ge=1,
+        description="GETs pipelined on each connection when reading sidecars with the keys "
+        "given (S3_PIPELINE_DEPTH); 1 sends one at a time. A connection lost with several in "
+        "flight turns pipelining off for the rest of that read.",
+    )
 
     list_page_size: int = Field(
         default=LIST_PAGE_SIZE, description="Keys per listing page (S3 returns at most 1000)."
@@ -72,6 +80,7 @@ class S3BucketResource(dg.ConfigurableResource):
             access_key_id=self.access_key_id,
             secret_access_key=self.secret_access_key,
             session_token=self.session_token,
+            pipeline_depth=self.pipeline_depth,
         )
 
     def open(self) -> Bucket:
@@ -193,6 +202,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         access_key_id=env_var_if_set("AWS_ACCESS_KEY_ID"),
         secret_access_key=env_var_if_set("AWS_SECRET_ACCESS_KEY"),
         session_token=env_var_if_set("AWS_SESSION_TOKEN"),
+        pipeline_depth=int(os.environ.get("S3_PIPELINE_DEPTH") or DEFAULT_PIPELINE_DEPTH),
     )
     if first_set(("DATABASE_URL",)) or not first_set(("DB_HOST",)):
         catalog = CatalogDatabase(url=dg.EnvVar("DATABASE_URL"))
