@@ -3,11 +3,11 @@
 Whenever the credentials are given, listing goes through `s3_list` (ListObjectsV2 parsed
 straight into Arrow, about half obstore's CPU a key) and sidecar GETs, the first import's
 largest cost, through `s3_get` (an event loop over keep-alive connections with pipelined
-requests, about a tenth of obstore's CPU per GET). Credentials from the default chain (instance profile, SSO, web
-identity) are left to obstore (Rust object_store), which resolves them; it also streams the
-MD5s. botocore is not used: its XML parsing costs ~30x more CPU per key. See
-docs/performance.md. The configuration surface is the usual one: endpoint (absent: AWS),
-bucket, keys, region.
+requests, about a tenth of obstore's CPU per GET). Credentials from the default chain
+(instance profile, SSO, web identity) are left to obstore (Rust object_store), which resolves
+them; it also streams the MD5s. botocore is not used: its XML parsing costs ~30x more CPU
+per key. See docs/performance.md. The configuration surface is the usual one: endpoint
+(absent: AWS), bucket, keys, region.
 """
 
 from __future__ import annotations
