@@ -25,9 +25,13 @@ KEYS = [
 
 
 def botocore_headers(
-    url: str, region: str, token: str | None, monkeypatch: pytest.MonkeyPatch
+    url: str,
+    region: str,
+    token: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    at: dt.datetime = NOW,
 ) -> dict[str, str]:
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: NOW.replace(tzinfo=None))
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: at.replace(tzinfo=None))
     request = AWSRequest(method="GET", url=url)
     # botocore hashes the (empty) body of a plain-HTTP request rather than leaving it unsigned.
     request.headers["X-Amz-Content-SHA256"] = EMPTY_SHA256
@@ -63,6 +67,22 @@ def test_signature_matches_botocore(key, endpoint_url, region, token, monkeypatc
     assert got["x-amz-date"] == expected["x-amz-date"] == "20261201T203005Z"
     assert got["x-amz-content-sha256"] == EMPTY_SHA256
     assert got.get("x-amz-security-token") == token
+
+
+def test_one_signer_signs_requests_to_several_hosts_over_several_seconds(monkeypatch):
+    """What a signer formats once a second and host is formatted again when either moves."""
+    signer = SigV4Signer("AKIDEXAMPLE", "s3cr3t/key+", "eu-west-3")
+    for second in (0, 0, 1, 86400):
+        at = NOW + dt.timedelta(seconds=second)
+        for url in ("http://127.0.0.1:9000", "http://minio.internal", "http://127.0.0.1:9000"):
+            endpoint = Endpoint.for_bucket("media-archive", url, "eu-west-3")
+            for key in KEYS[:3]:
+                path = endpoint.path(key)
+                lines = signer.header_lines(endpoint.host_header, path, at.timestamp())
+                got = dict(line.split(": ", 1) for line in lines.split("\r\n") if line)
+                expected = botocore_headers(f"{url}{path}", "eu-west-3", None, monkeypatch, at)
+                assert got["Authorization"] == expected["authorization"], (second, url, key)
+                assert got["Host"] == endpoint.host_header
 
 
 @pytest.mark.parametrize(
