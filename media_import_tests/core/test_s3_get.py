@@ -71,6 +71,29 @@ def test_bucket_reads_through_s3_get_when_given_keys(s3_server, bucket, put):
     assert anonymous._signer() is None
 
 
+def test_bucket_reads_through_obstore_with_the_default_credential_chain(
+    s3_server, bucket, put_many, monkeypatch
+):
+    """Without keys in the configuration the reads go through obstore and its own credential
+    chain: whole objects, heads and a missing key's error (the chain is given the
+    environment's keys here; moto does not check signatures)."""
+    put_many([("BRD/VO-BRD-00001.json", b'{"n": 1}'), ("BRD/VO-BRD-00001.pdf", b"%PDF-1.7 ...")])
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    store = Bucket(S3Config(bucket, s3_server.endpoint_url, s3_server.region))
+    assert store._signer() is None
+    got = store.read_many(
+        [
+            RangeRead("BRD/VO-BRD-00001.json"),
+            RangeRead("BRD/VO-BRD-00001.pdf", 5),
+            RangeRead("BRD/VO-BRD-99999.json"),
+        ]
+    )
+    assert got["BRD/VO-BRD-00001.json"] == b'{"n": 1}'
+    assert got["BRD/VO-BRD-00001.pdf"] == b"%PDF-"
+    assert isinstance(got["BRD/VO-BRD-99999.json"], FileNotFoundError)
+
+
 # -- against a scripted server -----------------------------------------------------------------
 
 
