@@ -6,6 +6,7 @@ tested without a bucket: the asset fetches bytes, this module decides.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ from media_import.core.technical_metadata import (
     TechnicalMetadataError,
     parse_technical_metadata,
 )
+
+# A JSON escape of NUL (an odd number of backslashes before u0000), which jsonb rejects.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class Decision(StrEnum):
@@ -337,6 +341,13 @@ def _technical_metadata(
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _Reject(Rule.UNREADABLE_METADATA, f"{name} is not JSON: {exc}", sidecar.key) from exc
+    if b"\\u0000" in body and _NUL_ESCAPE.search(body):
+        # Valid JSON, but jsonb cannot hold it: staged, it would fail the folder's whole COPY.
+        raise _Reject(
+            Rule.UNREADABLE_METADATA,
+            f"{name} holds a \\u0000 (NUL) character, which the catalog's jsonb cannot store",
+            sidecar.key,
+        )
     try:
         return parse_technical_metadata(document), document
     except TechnicalMetadataError as exc:

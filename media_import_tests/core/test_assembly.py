@@ -313,6 +313,31 @@ def test_unreadable_json_is_rejected(body: bytes) -> None:
     assert all(f.decision is not Decision.IMPORT for f in plan.files)
 
 
+def _with_comment(comment: str) -> bytes:
+    document = json.loads(sidecar("quicktime_mov"))
+    document["format"].setdefault("tags", {})["comment"] = comment
+    return json.dumps(document).encode()
+
+
+def test_json_holding_a_nul_escape_is_rejected_not_staged() -> None:
+    # Valid JSON, but PostgreSQL's jsonb refuses \u0000: staged, it would fail the COPY of the
+    # whole folder's plans instead of this one asset.
+    g, reads = video_asset()
+    body = _with_comment("tape\x00label")
+    assert b"\\u0000" in body
+    plan = plan_group(g, with_body(reads, V_JSON, body), NOW)
+    assert_rejected(plan, Rule.UNREADABLE_METADATA, "VO-BRD-00012.json", "NUL")
+    assert plan.technical_metadata is None
+
+
+def test_json_holding_an_escaped_backslash_before_u0000_is_imported() -> None:
+    g, reads = video_asset()
+    body = _with_comment("C:\\u0000\\tapes")  # the text \u0000, not a NUL
+    plan = plan_group(g, with_body(reads, V_JSON, body), NOW)
+    assert plan.decision is Decision.IMPORT
+    assert plan.technical_metadata["format"]["tags"]["comment"] == "C:\\u0000\\tapes"
+
+
 def test_json_of_another_program_is_rejected() -> None:
     g, reads = video_asset()
     other = json.dumps({"exiftool": {"FileName": "master.mov"}}).encode()

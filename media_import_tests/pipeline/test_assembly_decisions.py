@@ -124,6 +124,27 @@ def test_asset_level_rejections(pipeline, put_many):
     assert "video stream" in messages[video_master.key(".json")]
 
 
+def test_a_json_jsonb_cannot_hold_rejects_its_asset_not_the_folder(pipeline, put_many):
+    # Valid JSON with a \u0000 escape: PostgreSQL's jsonb refuses it, and staged it would have
+    # failed the COPY of the folder's plans, so no asset of the folder would be catalogued.
+    fine = make_asset("BTC", "VO-BTC-00001")
+    nul = make_asset("BTC", "VO-BTC-00002")
+    document = json.loads(nul.objects[nul.key(".json")])
+    document["format"].setdefault("tags", {})["comment"] = "tape\x00label"
+    nul.objects[nul.key(".json")] = json.dumps(document).encode()
+    put_many(o for a in (fine, nul) for o in a.items())
+
+    run = pipeline.run("BTC")
+
+    assert run.success
+    assert set(pipeline.assets()) == {"VO-BTC-00001"}
+    assert pipeline.rejections() == {k: {str(Rule.UNREADABLE_METADATA)} for k in nul.objects}
+    message = pipeline.query(
+        "SELECT DISTINCT message FROM rejection WHERE key = %s", (nul.key(".json"),)
+    )
+    assert "NUL" in message[0][0]
+
+
 def test_late_pdf_is_attached_to_the_catalogued_asset(pipeline, put, put_many):
     asset = make_asset("DVD", "VC-DVD-00001", pdf=False)
     put_many(asset.items())
