@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_LINE_RE = re.compile(r"^(?P<md5>[0-9a-fA-F]{32}) (?P<mode>[ *])(?P<name>.+)$")
-_PLAIN_MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+from media_import.core.inventory import basename
+
+_LINE_RE = re.compile(r"(?P<md5>[0-9a-fA-F]{32}) (?P<mode>[ *])(?P<name>.+)")
+_PLAIN_MD5_RE = re.compile(r"[0-9a-f]{32}")
 
 
 class ChecksumFileError(ValueError):
@@ -31,11 +33,11 @@ def parse_md5sum(text: str) -> list[ChecksumEntry]:
         line = raw.strip("\r\ufeff")
         if not line.strip():
             continue
-        match = _LINE_RE.match(line)
+        match = _LINE_RE.fullmatch(line)
         if not match:
             raise ChecksumFileError(f"line {number} is not '<md5>  <file name>': {line[:80]!r}")
         # Keep the basename of a path, POSIX or Windows (Windows tools write "dir\\name").
-        name = re.split(r"[\\/]", match["name"])[-1]
+        name = basename(match["name"])
         entries.append(ChecksumEntry(match["md5"].lower(), name))
     if not entries:
         raise ChecksumFileError("no checksum lines")
@@ -57,5 +59,8 @@ def plain_md5_etag(etag: str | None) -> str | None:
     """
     if not etag:
         return None
+    # Called for every file several times a plan; listings hand the ETag over unquoted.
+    if len(etag) == 32 and _PLAIN_MD5_RE.fullmatch(etag):
+        return etag
     value = etag.strip().strip('"').lower()
-    return value if _PLAIN_MD5_RE.match(value) else None
+    return value if _PLAIN_MD5_RE.fullmatch(value) else None

@@ -100,7 +100,12 @@ def folder_of(key: str) -> str:
 
 
 def filename_of(key: str) -> str:
-    return key.rsplit("/", 1)[-1]
+    return key[key.rfind("/") + 1 :]
+
+
+def basename(path: str) -> str:
+    """The last segment of a POSIX or Windows path (tools on Windows write "dir\\name")."""
+    return path[max(path.rfind("/"), path.rfind("\\")) + 1 :]
 
 
 def extension_of(name: str) -> str:

@@ -7,4 +7,4 @@ PDF_HEAD_BYTES = 1024
 
 def looks_like_pdf(head: bytes) -> bool:
     """True when the header (within the first 1 KiB, as PDF readers accept) is `%PDF-`."""
-    return PDF_MAGIC in head[:PDF_HEAD_BYTES]
+    return head.find(PDF_MAGIC, 0, PDF_HEAD_BYTES) >= 0  # no copy of the head

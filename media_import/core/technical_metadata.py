@@ -13,10 +13,11 @@ Both tools are supported as they actually print (checked against ffprobe 5.1 and
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from media_import.core.inventory import basename
 
 __all__ = ["TechnicalMetadata", "TechnicalMetadataError", "parse_technical_metadata"]
 
@@ -113,7 +114,7 @@ def _parse_ffprobe(document: Mapping[str, Any]) -> TechnicalMetadata:
     streams = document.get("streams")
     if not isinstance(streams, list) or not streams:
         raise TechnicalMetadataError("ffprobe output lists no streams")
-    streams = [s for s in streams if isinstance(s, Mapping)]
+    streams = [s for s in streams if isinstance(s, dict)]
     video = [s for s in streams if s.get("codec_type") == "video" and not _is_cover_art(s)]
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     tags = _lower_keys(fmt.get("tags"))
@@ -137,7 +138,7 @@ def _is_cover_art(stream: Mapping[str, Any]) -> bool:
     # Embedded pictures (ID3 APIC, FLAC PICTURE, MP4 covr) are decoded as one-frame "video"
     # streams flagged attached_pic; they are artwork, not picture content.
     disposition = stream.get("disposition")
-    return isinstance(disposition, Mapping) and bool(disposition.get("attached_pic"))
+    return isinstance(disposition, dict) and bool(disposition.get("attached_pic"))
 
 
 def _ffprobe_container(format_name: str, tags: Mapping[str, str]) -> str:
@@ -157,7 +158,7 @@ def _ffprobe_container(format_name: str, tags: Mapping[str, str]) -> str:
 def _parse_mediainfo(document: Mapping[str, Any]) -> TechnicalMetadata:
     media = _require_mapping(document.get("media"), "mediainfo 'media'")
     tracks = media.get("track")
-    if isinstance(tracks, Mapping):  # a lone track may be printed as an object, not a list
+    if isinstance(tracks, dict):  # a lone track may be printed as an object, not a list
         tracks = [tracks]
     if not isinstance(tracks, list):
         raise TechnicalMetadataError("mediainfo output has no 'track' list")
@@ -183,7 +184,7 @@ def _parse_mediainfo(document: Mapping[str, Any]) -> TechnicalMetadata:
 def _tracks_by_type(tracks: list[Any]) -> dict[str, list[Mapping[str, Any]]]:
     by_type: dict[str, list[Mapping[str, Any]]] = {}
     for track in tracks:
-        if isinstance(track, Mapping):
+        if isinstance(track, dict):
             by_type.setdefault(str(track.get("@type")), []).append(track)
     return by_type
 
@@ -208,7 +209,7 @@ def _mediainfo_has_bext(general: Mapping[str, Any]) -> bool:
     # MediaInfoLib 23.04 keeps Format "Wave" and flags the chunk in "extra" (bext_Present: Yes);
     # other versions name the profile instead, so accept either.
     extra = general.get("extra")
-    if isinstance(extra, Mapping) and any(str(k).lower().startswith("bext") for k in extra):
+    if isinstance(extra, dict) and any(str(k).lower().startswith("bext") for k in extra):
         return True
     profile = f"{general.get('Format_Profile', '')} {general.get('Format_Settings', '')}"
     return "BWF" in profile or "Broadcast" in profile
@@ -257,14 +258,14 @@ def _build(
 
 
 def _require_mapping(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise TechnicalMetadataError(f"{what} is missing or not an object")
     return value
 
 
 def _lower_keys(tags: object) -> dict[str, str]:
     # Tag case depends on the demuxer (Matroska prints "ENCODER", WAV "encoder").
-    if not isinstance(tags, Mapping):
+    if not isinstance(tags, dict):
         return {}
     return {str(k).lower(): str(v) for k, v in tags.items()}
 
@@ -291,4 +292,4 @@ def _basename(path: object) -> str | None:
     # The tools record the path they were given, which may be absolute or a Windows path.
     if not isinstance(path, str) or not path.strip():
         return None
-    return re.split(r"[\\/]", path.rstrip("\\/"))[-1] or None
+    return basename(path.rstrip("\\/")) or None
