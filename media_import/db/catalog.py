@@ -165,6 +165,10 @@ def _scope_params(bucket: str, folder: str, scope: Scope | None) -> dict:
     return params
 
 
+# Role(value) costs ~0.7 us, a dict lookup ~25 ns: a first import reads 1M candidates.
+_ROLE_OF: dict[str, Role] = {role.value: role for role in Role}
+
+
 def read_candidates(
     conn: psycopg.Connection, bucket: str, folder: str, scope: Scope | None = None
 ) -> Candidates:
@@ -178,7 +182,7 @@ def read_candidates(
         params,
         prepare=False,  # planned for its scope: a generic plan cannot know it
     ):
-        files.append(Candidate(key, fold, code, Role(role), size, etag, modified, is_new))
+        files.append(Candidate(key, fold, code, _ROLE_OF[role], size, etag, modified, is_new))
         if cat_folder is not None:
             catalogued[code] = cat_folder
     return Candidates(files, catalogued)
