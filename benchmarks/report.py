@@ -10,6 +10,8 @@ SCENARIOS = (
 )
 REIMPORT = ("reimport_unchanged", "3b. import run over an unchanged bucket")
 PHASES = ("s3_objects", "validated_inventory", "new_media_files", "catalog_records")
+PHASE_NAMES = dict(zip(PHASES, ("listing", "validation", "new files", "insert"), strict=True))
+CPU_GROUPS = (("run", "run"), ("postgres", "PostgreSQL"), ("s3", "S3 server"))
 
 
 def _s(value: float | None) -> str:
@@ -61,6 +63,7 @@ def render_case(case: Any) -> list[str]:
             f"run {single['run_seconds']:.2f} | | {single['peak_rss_mb']:.0f} | "
             f"{single.get('metadata', {}).get('inserted_files', '-')} |"
         )
+    lines += _cpu_table(case.results.get("first_import", {}))
     base = case.results.get("baseline_first_import")
     if base:
         first = case.results["first_import"]
@@ -76,6 +79,33 @@ def render_case(case: Any) -> list[str]:
             f"media_import is **{base['total_seconds'] / ours:.1f}x** faster, side by side.",
         ]
     return [*lines, ""]
+
+
+def _cpu_table(first: dict[str, Any]) -> list[str]:
+    """The first import's CPU-seconds by phase and process group (benchmarks.cpu)."""
+    used = first.get("cpu_seconds")
+    if not used:
+        return []
+    names = " | ".join(label for _, label in CPU_GROUPS)
+    lines = [
+        "",
+        "First import, CPU-seconds by phase: *run* is the run's process and its planning "
+        "workers; *cores busy* is all three over the phase's wall time (2 at most here).",
+        "",
+        f"| phase | wall s | {names} | cores busy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    rows = [
+        (PHASE_NAMES[p], first["phases"].get(p), used["phases"][p])
+        for p in PHASES
+        if p in used["phases"]
+    ]
+    rows.append(("whole run", first["load_seconds"] + first["run_seconds"], used["total"]))
+    for name, wall, groups in rows:
+        cells = " | ".join(f"{groups.get(g, 0.0):.1f}" for g, _ in CPU_GROUPS)
+        busy = sum(groups.values()) / wall if wall else 0.0
+        lines.append(f"| {name} | {_s(wall)} | {cells} | {busy:.2f} |")
+    return lines
 
 
 def render_markdown(cases: list[Any], info: dict[str, str]) -> str:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
+from benchmarks import cpu
 from benchmarks.archive import ArchiveSpec
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -108,6 +109,9 @@ class StandInEndpoint:
     def put(self, key: str, body: bytes) -> None:
         self._standin.add(key, body)
 
+    def server_process(self) -> int:
+        return int(self._standin.pid)
+
     def __exit__(self, *exc: object) -> None:
         self._standin.stop()
 
@@ -151,20 +155,49 @@ def fresh_database(admin_url: str) -> str:
 # -- scenarios ------------------------------------------------------------------------------
 
 
-def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run(
+def child(
+    args: list[str], env: dict[str, str], others: Mapping[str, cpu.Group] | None = None
+) -> dict[str, Any]:
+    """Run one scenario in its own process; with `others` (and /proc), the CPU-seconds of the
+    run (its process and workers) and of those groups, in all and by phase."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.scenario", *args],
         env={**os.environ, **env},
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stderr[-4000:])
-        raise RuntimeError(f"benchmark child {args} failed ({done.returncode})")
-    return json.loads(lines[-1])
+    sampler = None
+    if others is not None and cpu.available():
+        with cpu.CpuSampler({"run": cpu.tree(process.pid), **others}, 0.25) as sampler:
+            stdout, stderr = process.communicate()
+    else:
+        stdout, stderr = process.communicate()
+    lines = stdout.strip().splitlines()
+    if process.returncode != 0 or not lines:
+        sys.stderr.write(stderr[-4000:])
+        raise RuntimeError(f"benchmark child {args} failed ({process.returncode})")
+    result = json.loads(lines[-1])
+    if sampler is not None:
+        result["cpu_seconds"] = _cpu_seconds(sampler, result.get("phase_windows", {}))
+    return result
+
+
+def _cpu_seconds(sampler: cpu.CpuSampler, windows: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    phases = {phase: sampler.between(start, end) for phase, (start, end) in windows.items()}
+    return {"total": sampler.total(), "phases": phases}
+
+
+def cpu_groups(endpoint: Endpoint) -> dict[str, cpu.Group]:
+    """PostgreSQL (every process named postgres on the machine) and the S3 server: the
+    stand-in's process, or this one for moto, which serves from a thread here."""
+    server = endpoint.server_process() if isinstance(endpoint, StandInEndpoint) else None
+    own = os.getpid()
+    return {
+        "postgres": cpu.named("postgres"),
+        "s3": cpu.tree(server) if server is not None else (lambda table: {own}),
+    }
 
 
 def run_case(spec: ArchiveSpec, endpoint: Endpoint, admin_url: str, baseline: bool) -> Case:
@@ -177,13 +210,14 @@ def run_case(spec: ArchiveSpec, endpoint: Endpoint, admin_url: str, baseline: bo
         **CREDENTIALS,
     }
     say = _progress(case)
-    case.results["first_import"] = say("first import", child(["import"], env))
+    others = cpu_groups(endpoint)
+    case.results["first_import"] = say("first import", child(["import"], env, others))
     extra = spec.extra_keys(max(1, spec.assets // 100))
     for key in extra:
         endpoint.put(key, spec.body(key))
-    case.results["one_percent_new"] = say("1% new", child(["import"], env))
+    case.results["one_percent_new"] = say("1% new", child(["import"], env, others))
     case.results["nothing_changed"] = say("nothing changed", child(["reconcile"], env))
-    case.results["reimport_unchanged"] = say("re-import unchanged", child(["import"], env))
+    case.results["reimport_unchanged"] = say("re-import unchanged", child(["import"], env, others))
     case.results["single_upload"] = say("single upload", _single_upload(spec, endpoint, env))
     if baseline:
         base_env = {**env, "DATABASE_URL": fresh_database(admin_url)}

@@ -86,10 +86,11 @@ def _folders() -> list[str]:
     return Bucket(config).top_level_folders()
 
 
-def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
-    """Each step's wall time, from the run's event log (STEP_START to STEP_SUCCESS)."""
+def step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each step's start and end (Unix time), from the run's event log (STEP_START to
+    STEP_SUCCESS)."""
     started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
+    windows: dict[str, tuple[float, float]] = {}
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or event.step_key is None:
@@ -97,8 +98,8 @@ def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
         if event.event_type_value == "STEP_START":
             started[event.step_key] = entry.timestamp
         elif event.event_type_value == "STEP_SUCCESS":
-            seconds[event.step_key] = entry.timestamp - started[event.step_key]
-    return seconds
+            windows[event.step_key] = (started[event.step_key], entry.timestamp)
+    return windows
 
 
 def run_import() -> dict[str, Any]:
@@ -122,13 +123,16 @@ def run_import() -> dict[str, Any]:
         raise_on_error=False,
     )
     finished = time.perf_counter()
-    steps = step_seconds(instance, result.run_id)
+    windows = step_windows(instance, result.run_id)
+    steps = {step: end - start for step, (start, end) in windows.items()}
     return {
         "success": result.success,
         "folders": len(folders),
         "load_seconds": ready - started,
         "run_seconds": finished - ready,
         "phases": {p: steps.get(p) for p in PHASES},
+        # Unix times, for the CPU by phase that the parent samples (benchmarks.cpu).
+        "phase_windows": {p: windows[p] for p in PHASES if p in windows},
         "dagster_overhead_seconds": (finished - ready) - sum(steps.values()),
         "metadata": _metadata(result),
         "peak_rss_mb": peak_rss_mb(),

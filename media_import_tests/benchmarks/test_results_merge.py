@@ -42,3 +42,27 @@ def test_a_merge_replaces_the_cases_measured_again_and_keeps_the_rest(tmp_path):
 
 def test_without_earlier_results_nothing_is_kept(tmp_path):
     assert _earlier_cases(tmp_path / "benchmarks.md") == []
+
+
+def test_the_first_import_gets_a_table_of_its_cpu_by_phase():
+    groups = {"run": 3.0, "postgres": 1.5, "s3": 0.5}
+    first = {
+        "load_seconds": 0.5,
+        "run_seconds": 4.5,
+        "phases": {"s3_objects": 1.0, "validated_inventory": 0.1, "new_media_files": 2.0,
+                   "catalog_records": 1.0},
+        "dagster_overhead_seconds": 0.4,
+        "peak_rss_mb": 200.0,
+        "metadata": {"inserted_files": 10_000},
+        "cpu_seconds": {
+            "total": groups,
+            "phases": {"new_media_files": {"run": 2.5, "postgres": 1.0, "s3": 0.5}},
+        },
+    }  # fmt: skip
+    text = render_markdown([Case("10k", "moto", {"first_import": first})], {})
+    assert "| phase | wall s | run | PostgreSQL | S3 server | cores busy |" in text
+    assert "| new files | 2.00 | 2.5 | 1.0 | 0.5 | 2.00 |" in text
+    assert "| whole run | 5.00 | 3.0 | 1.5 | 0.5 | 1.00 |" in text
+    # Results measured before CPU was sampled render without the table.
+    del first["cpu_seconds"]
+    assert "CPU-seconds" not in render_markdown([Case("10k", "moto", {"first_import": first})], {})

@@ -35,4 +35,11 @@ def test_the_10k_benchmark_runs_every_scenario(tmp_path, pg_server):
     single = results["single_upload"]
     assert single["success"] and single["ticks"] == 1
     assert single["metadata"]["inserted_files"] == 4  # the streaming copy completes its asset
-    assert "### 10k objects, moto" in out.read_text()
+    # The import runs' CPU by process group, in all and for each of the four phases.
+    for result in (first, new, same):
+        used = result["cpu_seconds"]
+        assert set(used["phases"]) == set(result["phases"])
+        assert used["total"]["run"] > 0 and used["total"]["postgres"] > 0
+    text = out.read_text()
+    assert "### 10k objects, moto" in text
+    assert "First import, CPU-seconds by phase" in text
