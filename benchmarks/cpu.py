@@ -8,7 +8,8 @@ workers), PostgreSQL's processes and the S3 server's.
 
 Sampled every `interval` seconds: a process that ends between two samples loses at most its
 last interval's CPU (the planning workers end with their run, so at most ~0.2 s a worker).
-Processes already running when sampling starts count from then, not from their start.
+Processes already running when sampling starts count from then, not from their start. A
+process is put in its groups when first seen (by its parent, or by its command name then).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,21 +40,22 @@ def available() -> bool:
     return (_PROC / "self" / "stat").exists()
 
 
-def proc_table() -> dict[int, Proc]:
+def running() -> set[int]:
+    return {int(name) for name in os.listdir(_PROC) if name.isdigit()}
+
+
+def proc_table(pids: Iterable[int] | None = None) -> dict[int, Proc]:
+    """The processes `pids` (all by default) that are still running."""
     table: dict[int, Proc] = {}
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in running() if pids is None else pids:
         try:
-            stat = (entry / "stat").read_text()
+            stat = (_PROC / str(pid) / "stat").read_text()
         except OSError:  # ended meanwhile
             continue
         # comm may hold spaces and parentheses: it ends at the last ")".
         name = stat[stat.find("(") + 1 : stat.rfind(")")]
         fields = stat[stat.rfind(")") + 2 :].split()
-        table[int(entry.name)] = Proc(
-            name, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
-        )
+        table[pid] = Proc(name, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK)
     return table
 
 
@@ -89,6 +91,8 @@ class CpuSampler:
     interval: float = 0.2
     samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     _seen: dict[int, float] = field(default_factory=dict)
+    _known: dict[int, Proc] = field(default_factory=dict)  # in a group when last read
+    _ignored: set[int] = field(default_factory=set)  # in no group when first seen
     _totals: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -96,7 +100,9 @@ class CpuSampler:
     def __enter__(self) -> CpuSampler:
         self._totals = dict.fromkeys(self.groups, 0.0)
         # What already ran counts from now: baselines, not CPU of this measurement.
-        self._seen = {pid: proc.cpu for pid, proc in proc_table().items()}
+        table = proc_table()
+        self._seen = {pid: proc.cpu for pid, proc in table.items()}
+        self._classify(table, set(table))
         self.samples.append((time.time(), dict(self._totals)))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -113,13 +119,27 @@ class CpuSampler:
             self._sample()
 
     def _sample(self) -> None:
-        table = proc_table()
+        # Only the grouped processes and the new ones are read: reading every process's stat
+        # took ~5 ms a sample, 2% of a core taken from what is measured.
+        alive = running()
+        new = alive - self._known.keys() - self._ignored
+        table = proc_table((self._known.keys() & alive) | new)
+        self._classify(table, new)
         for group, pids in self.groups.items():
             for pid in pids(table):
                 cpu = table[pid].cpu
                 self._totals[group] += cpu - self._seen.get(pid, 0.0)
                 self._seen[pid] = cpu
         self.samples.append((time.time(), dict(self._totals)))
+
+    def _classify(self, table: ProcTable, new: set[int]) -> None:
+        """Keep reading the processes of a group; a new one in none never joins one (its
+        parent, whose children a tree follows, does not change)."""
+        grouped = set().union(*(pids(table) for pids in self.groups.values()))
+        self._known = {pid: table[pid] for pid in grouped}
+        self._ignored |= new - grouped
+        if len(self._ignored) > 10_000:  # forget the ended ones now and then
+            self._ignored &= running()
 
     def at(self, moment: float) -> dict[str, float]:
         """The groups' cumulative CPU at the last sample taken at or before `moment`."""
