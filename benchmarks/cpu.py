@@ -1,4 +1,4 @@
-"""CPU-seconds by process group during a measurement, sampled from /proc (Linux).
+"""CPU-seconds by process group during a measurement, sampled through psutil.
 
 A run's wall time moves with the machine (the same code took 63-107 s for a 1M first import
 on different days), and on two cores it shares them with PostgreSQL and the S3 server. What
@@ -14,20 +14,17 @@ process is put in its groups when first seen (by its parent, or by its command n
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-_PROC = Path("/proc")
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+import psutil
 
 
 @dataclass(frozen=True, slots=True)
 class Proc:
-    name: str  # the command name (/proc/PID/stat's comm)
+    name: str  # the command name
     parent: int
     cpu: float  # user and system CPU-seconds so far
 
@@ -36,27 +33,27 @@ ProcTable = Mapping[int, Proc]
 Group = Callable[[ProcTable], set[int]]
 
 
-def available() -> bool:
-    return (_PROC / "self" / "stat").exists()
-
-
 def running() -> set[int]:
-    return {int(name) for name in os.listdir(_PROC) if name.isdigit()}
+    return set(psutil.pids())
 
 
-def proc_table(pids: Iterable[int] | None = None) -> dict[int, Proc]:
-    """The processes `pids` (all by default) that are still running."""
-    table: dict[int, Proc] = {}
-    for pid in running() if pids is None else pids:
+def read(processes: Iterable[psutil.Process]) -> dict[int, tuple[psutil.Process, Proc]]:
+    """Those of `processes` still running, each with what a group needs of it."""
+    found: dict[int, tuple[psutil.Process, Proc]] = {}
+    for process in processes:
         try:
-            stat = (_PROC / str(pid) / "stat").read_text()
-        except OSError:  # ended meanwhile
+            with process.oneshot():
+                times = process.cpu_times()
+                proc = Proc(process.name(), process.ppid(), times.user + times.system)
+        except psutil.Error:  # ended meanwhile, or not ours to read
             continue
-        # comm may hold spaces and parentheses: it ends at the last ")".
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        fields = stat[stat.rfind(")") + 2 :].split()
-        table[pid] = Proc(name, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK)
-    return table
+        found[process.pid] = (process, proc)
+    return found
+
+
+def proc_table() -> dict[int, Proc]:
+    """Every process that can be read."""
+    return {pid: proc for pid, (_, proc) in read(psutil.process_iter()).items()}
 
 
 def tree(root: int) -> Group:
@@ -91,7 +88,7 @@ class CpuSampler:
     interval: float = 0.2
     samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     _seen: dict[int, float] = field(default_factory=dict)
-    _known: dict[int, Proc] = field(default_factory=dict)  # in a group when last read
+    _known: dict[int, psutil.Process] = field(default_factory=dict)  # in a group when last read
     _ignored: set[int] = field(default_factory=set)  # in no group when first seen
     _totals: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -99,10 +96,10 @@ class CpuSampler:
 
     def __enter__(self) -> CpuSampler:
         self._totals = dict.fromkeys(self.groups, 0.0)
+        found = read(psutil.process_iter())
         # What already ran counts from now: baselines, not CPU of this measurement.
-        table = proc_table()
-        self._seen = {pid: proc.cpu for pid, proc in table.items()}
-        self._classify(table, set(table))
+        self._seen = {pid: proc.cpu for pid, (_, proc) in found.items()}
+        self._classify(found, set(found))
         self.samples.append((time.time(), dict(self._totals)))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -119,12 +116,11 @@ class CpuSampler:
             self._sample()
 
     def _sample(self) -> None:
-        # Only the grouped processes and the new ones are read: reading every process's stat
-        # took ~5 ms a sample, 2% of a core taken from what is measured.
-        alive = running()
-        new = alive - self._known.keys() - self._ignored
-        table = proc_table((self._known.keys() & alive) | new)
-        self._classify(table, new)
+        # Only the grouped processes and the new ones are read: reading every process took
+        # ~5 ms a sample, 2% of a core taken from what is measured.
+        new = running() - self._known.keys() - self._ignored
+        found = read([*self._known.values(), *_processes(new)])
+        table = self._classify(found, new)
         for group, pids in self.groups.items():
             for pid in pids(table):
                 cpu = table[pid].cpu
@@ -132,14 +128,18 @@ class CpuSampler:
                 self._seen[pid] = cpu
         self.samples.append((time.time(), dict(self._totals)))
 
-    def _classify(self, table: ProcTable, new: set[int]) -> None:
+    def _classify(
+        self, found: Mapping[int, tuple[psutil.Process, Proc]], new: set[int]
+    ) -> ProcTable:
         """Keep reading the processes of a group; a new one in none never joins one (its
-        parent, whose children a tree follows, does not change)."""
+        parent, whose children a tree follows, does not change). The table read."""
+        table = {pid: proc for pid, (_, proc) in found.items()}
         grouped = set().union(*(pids(table) for pids in self.groups.values()))
-        self._known = {pid: table[pid] for pid in grouped}
+        self._known = {pid: found[pid][0] for pid in grouped}
         self._ignored |= new - grouped
         if len(self._ignored) > 10_000:  # forget the ended ones now and then
             self._ignored &= running()
+        return table
 
     def at(self, moment: float) -> dict[str, float]:
         """The groups' cumulative CPU at the last sample taken at or before `moment`."""
@@ -156,3 +156,13 @@ class CpuSampler:
 
     def total(self) -> dict[str, float]:
         return {group: round(value, 2) for group, value in self.samples[-1][1].items()}
+
+
+def _processes(pids: Iterable[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.Error:  # ended since it was listed
+            continue
+    return found

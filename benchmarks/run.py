@@ -13,6 +13,7 @@ single-run backfill does). Results: docs/benchmarks.md (and .json beside it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -158,8 +159,8 @@ def fresh_database(admin_url: str) -> str:
 def child(
     args: list[str], env: dict[str, str], others: Mapping[str, cpu.Group] | None = None
 ) -> dict[str, Any]:
-    """Run one scenario in its own process; with `others` (and /proc), the CPU-seconds of the
-    run (its process and workers) and of those groups, in all and by phase."""
+    """Run one scenario in its own process; with `others`, the CPU-seconds of the run (its
+    process and workers) and of those groups, in all and by phase."""
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.scenario", *args],
         env={**os.environ, **env},
@@ -168,11 +169,10 @@ def child(
         stderr=subprocess.PIPE,
         text=True,
     )
-    sampler = None
-    if others is not None and cpu.available():
-        with cpu.CpuSampler({"run": cpu.tree(process.pid), **others}, 0.25) as sampler:
-            stdout, stderr = process.communicate()
-    else:
+    sampler = (
+        None if others is None else cpu.CpuSampler({"run": cpu.tree(process.pid), **others}, 0.25)
+    )
+    with sampler or contextlib.nullcontext():
         stdout, stderr = process.communicate()
     lines = stdout.strip().splitlines()
     if process.returncode != 0 or not lines:
