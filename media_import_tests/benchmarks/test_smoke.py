@@ -39,7 +39,10 @@ def test_the_10k_benchmark_runs_every_scenario(tmp_path, pg_server):
     for result in (first, new, same):
         used = result["cpu_seconds"]
         assert set(used["phases"]) == set(result["phases"])
-        assert used["total"]["run"] > 0 and used["total"]["postgres"] > 0
+        assert used["total"]["run"] > 0 and used["total"]["postgres"] >= 0
+    # PostgreSQL's share of the small runs can fall between two samples on a fast machine (a
+    # backend that ends within one interval is never read); 10k inserts cannot.
+    assert first["cpu_seconds"]["total"]["postgres"] > 0
     text = out.read_text()
     assert "### 10k objects, moto" in text
     assert "First import, CPU-seconds by phase" in text
