@@ -1,13 +1,15 @@
 """S3-compatible storage, read-only: list once, fetch sidecars concurrently.
 
-Whenever the credentials are given, listing goes through `s3_list` (ListObjectsV2 parsed
-straight into Arrow, about half obstore's CPU a key) and sidecar GETs, the first import's
-largest cost, through `s3_get` (an event loop over keep-alive connections with pipelined
-requests, about a tenth of obstore's CPU per GET). Credentials from the default chain
-(instance profile, SSO, web identity) are left to obstore (Rust object_store), which resolves
-them; it also streams the MD5s. botocore is not used: its XML parsing costs ~30x more CPU
-per key. See docs/performance.md. The configuration surface is the usual one: endpoint
-(absent: AWS), bucket, keys, region.
+Listing goes through `s3_list` (ListObjectsV2 parsed straight into Arrow, about half obstore's
+CPU a key) and sidecar GETs, the first import's largest cost, through `s3_get` (an event loop
+over keep-alive connections with pipelined requests, about a tenth of obstore's CPU per GET),
+both signed with the configured keys or, without them, with the AWS default credential chain
+as botocore resolves it (`credentials`: instance profile, SSO, profiles, web identity).
+obstore (Rust object_store) streams the MD5s and finds the top-level folders, with the same
+credentials. With no credentials at all, every read fails with a message saying where to put
+them. botocore's own S3 client is not used: its XML parsing costs ~30x more CPU per key. See
+docs/performance.md. The configuration surface is the usual one: endpoint (absent: AWS),
+bucket, keys, region.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
 import obstore
 import pyarrow as pa
-import pyarrow.compute as pc
 from obstore.store import S3Store
 
-from media_import.core import s3_get, s3_list
+from media_import.core import credentials, s3_get, s3_list
 from media_import.core.sigv4 import SigV4Signer
 
 T = TypeVar("T")
@@ -70,7 +71,8 @@ class StorageError(RuntimeError):
     """The bucket could not be reached or read; the message names what to check."""
 
 
-def open_store(config: S3Config) -> S3Store:
+def open_store(config: S3Config, chain: credentials.Chain | None = None) -> S3Store:
+    """An obstore client; `chain`: the default chain's credentials, for a config without keys."""
     options: dict[str, object] = {}
     if config.endpoint_url:
         # A MinIO or local endpoint: path-style requests, plain HTTP allowed for localhost setups.
@@ -87,6 +89,8 @@ def open_store(config: S3Config) -> S3Store:
     ):
         if value:
             options[name] = value
+    if chain is not None and chain.credentials is not None and "access_key_id" not in options:
+        options["credential_provider"] = credentials.ObstoreCredentials(chain.credentials)
     return S3Store(config.bucket, client_options=client_options, **options)  # type: ignore[arg-type]
 
 
@@ -99,9 +103,16 @@ class Bucket:
         concurrency: int = DEFAULT_CONCURRENCY,
         page_size: int = LIST_PAGE_SIZE,
     ) -> None:
+        # Without keys, the default chain's credentials (and its region, where the
+        # configuration names none) sign the requests.
+        self._chain: credentials.Chain | None = None
+        if not (config.access_key_id and config.secret_access_key):
+            self._chain = credentials.default_chain()
+            if not config.region and self._chain.region:
+                config = replace(config, region=self._chain.region)
         self.config = config
         self.name = config.bucket
-        self.store = open_store(config)
+        self.store = open_store(config, self._chain)
         self.concurrency = concurrency
         self.page_size = page_size
 
@@ -127,31 +138,15 @@ class Bucket:
         the one reaching it need be asked for (a hint: pages may go beyond it)."""
         # A prefix is a folder: "BRD" lists "BRD/..." and not "BRD-old/...", as obstore does.
         folder = f"{prefix.rstrip('/')}/" if prefix else ""
-        signer = self._signer()
-        if signer is not None:
-            endpoint = self._endpoint()
-            yield from s3_list.list_batches(
-                endpoint, signer, folder, start_after or "", self.page_size, until, parsing
-            )
-            return
-        stream = obstore.list(
-            self.store,
-            prefix=folder or None,
-            offset=start_after,
-            chunk_size=self.page_size,
-            return_arrow=True,
+        yield from s3_list.list_batches(
+            self._endpoint(),
+            self._require_signer(),
+            folder,
+            start_after or "",
+            self.page_size,
+            until,
+            parsing,
         )
-        for raw in stream:
-            batch = pa.record_batch(raw)
-            yield pa.RecordBatch.from_arrays(
-                [
-                    batch.column("path"),
-                    pc.cast(batch.column("size"), pa.int64()),
-                    pc.utf8_trim(batch.column("e_tag"), '"'),
-                    pc.cast(batch.column("last_modified"), s3_list.LAST_MODIFIED),
-                ],
-                schema=s3_list.SCHEMA,
-            )
 
     def top_level_folders(self) -> list[str]:
         """The bucket's top-level folders (common prefixes), without the trailing slash."""
@@ -162,32 +157,37 @@ class Bucket:
         """Fetch many objects (or their heads) concurrently. S3's error answers are returned,
         not raised, so one unreadable sidecar rejects one asset instead of the whole folder;
         an endpoint still failing after retries raises (a ConnectionError: worth a retry)."""
-        signer = self._signer()
-        if signer is not None:
-            return s3_get.read_many(
-                self._endpoint(), signer, reads, self.concurrency, self.config.pipeline_depth
-            )
-        return self._concurrently(self._read_one, reads, lambda r: r.key, self.concurrency)
+        return s3_get.read_many(
+            self._endpoint(),
+            self._require_signer(),
+            reads,
+            self.concurrency,
+            self.config.pipeline_depth,
+        )
 
     def _endpoint(self) -> s3_get.Endpoint:
         return s3_get.Endpoint.for_bucket(self.name, self.config.endpoint_url, self.config.region)
 
     def _signer(self) -> SigV4Signer | None:
-        """A signer for the given credentials (one per call: it caches the day's key)."""
+        """A signer for the configured keys, else for the default chain's credentials as of
+        now (one per call: it caches the day's key, and temporary credentials refresh between
+        calls); None where neither exists."""
         config = self.config
-        if not (config.access_key_id and config.secret_access_key):
+        region = config.region or "us-east-1"
+        if config.access_key_id and config.secret_access_key:
+            return SigV4Signer(
+                config.access_key_id, config.secret_access_key, region, config.session_token
+            )
+        if self._chain is None or self._chain.credentials is None:
             return None
-        return SigV4Signer(
-            config.access_key_id,
-            config.secret_access_key,
-            config.region or "us-east-1",
-            config.session_token,
-        )
+        access_key, secret_key, token = credentials.frozen(self._chain.credentials)
+        return SigV4Signer(access_key, secret_key, region, token)
 
-    def _read_one(self, read: RangeRead) -> bytes:
-        if read.length is None:
-            return bytes(obstore.get(self.store, read.key).bytes())
-        return bytes(obstore.get_range(self.store, read.key, start=0, length=read.length))
+    def _require_signer(self) -> SigV4Signer:
+        signer = self._signer()
+        if signer is None:
+            raise StorageError(no_credentials_message(self.config))
+        return signer
 
     def md5_many(self, keys: Sequence[str]) -> dict[str, str | Exception]:
         """MD5 of whole objects, streamed (streaming copies can be large)."""
@@ -221,10 +221,19 @@ class Bucket:
 
     def check_reachable(self) -> None:
         """One cheap request, turning the usual misconfigurations into a clear message."""
+        self._require_signer()
         try:
             obstore.list_with_delimiter(self.store, prefix="__media_import_probe__/")
         except Exception as exc:
             raise StorageError(describe_storage_error(self.config, exc)) from exc
+
+
+def no_credentials_message(config: S3Config) -> str:
+    return (
+        f"no credentials for bucket {config.bucket!r}: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or give the AWS default chain some (AWS_PROFILE, a shared "
+        "credentials file, an instance or container role, web identity)"
+    )
 
 
 def describe_storage_error(config: S3Config, exc: Exception) -> str:

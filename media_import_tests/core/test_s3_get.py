@@ -66,22 +66,19 @@ def test_bucket_reads_through_s3_get_when_given_keys(s3_server, bucket, put):
     store = Bucket(config)
     assert store._signer() is not None
     assert store.read_many([RangeRead("BRD/VO-BRD-00001.json")]) == {"BRD/VO-BRD-00001.json": b"{}"}
-    # Without keys the credentials come from the default chain, which only obstore resolves.
-    anonymous = Bucket(S3Config(bucket, s3_server.endpoint_url, s3_server.region))
-    assert anonymous._signer() is None
 
 
-def test_bucket_reads_through_obstore_with_the_default_credential_chain(
+def test_bucket_reads_through_s3_get_with_the_default_credential_chain(
     s3_server, bucket, put_many, monkeypatch
 ):
-    """Without keys in the configuration the reads go through obstore and its own credential
-    chain: whole objects, heads and a missing key's error (the chain is given the
-    environment's keys here; moto does not check signatures)."""
+    """Without keys in the configuration the reads still go through s3_get, signed with the
+    default chain's credentials (core.credentials; the environment's keys here): whole
+    objects, heads and a missing key's error."""
     put_many([("BRD/VO-BRD-00001.json", b'{"n": 1}'), ("BRD/VO-BRD-00001.pdf", b"%PDF-1.7 ...")])
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
     store = Bucket(S3Config(bucket, s3_server.endpoint_url, s3_server.region))
-    assert store._signer() is None
+    assert store._signer().access_key_id == s3_server.access_key
     got = store.read_many(
         [
             RangeRead("BRD/VO-BRD-00001.json"),
@@ -91,7 +88,8 @@ def test_bucket_reads_through_obstore_with_the_default_credential_chain(
     )
     assert got["BRD/VO-BRD-00001.json"] == b'{"n": 1}'
     assert got["BRD/VO-BRD-00001.pdf"] == b"%PDF-"
-    assert isinstance(got["BRD/VO-BRD-99999.json"], FileNotFoundError)
+    missing = got["BRD/VO-BRD-99999.json"]
+    assert isinstance(missing, S3ReadError) and missing.status == 404
 
 
 # -- against a scripted server -----------------------------------------------------------------

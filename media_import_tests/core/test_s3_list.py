@@ -69,19 +69,19 @@ def test_lists_what_boto3_lists_page_by_page_with_awkward_keys(s3_server, bucket
     assert rows(folder)[0][0] > after
 
 
-def test_a_bucket_lists_a_folder_through_s3_list_as_obstore_does(
+def test_a_bucket_lists_a_folder_through_s3_list_with_keys_or_the_default_chain(
     s3_server, bucket, put_many, monkeypatch
 ):
     keys = ["BRD/VO-BRD-00001.json", "BRD/VO-BRD-00001.md5", "BRD-old/x.json", "DVC/y.json"]
     put_many((key, b"{}") for key in keys)
     t = s3_server
     with_keys = Bucket(S3Config(bucket, t.endpoint_url, t.region, t.access_key, t.secret_key))
-    # Without keys in the configuration obstore lists, with the default chain's credentials:
-    # here the environment's.
+    # Without keys in the configuration, the default chain's credentials: here the
+    # environment's.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", t.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", t.secret_key)
     keyless = Bucket(S3Config(bucket, t.endpoint_url, t.region))
-    assert with_keys._signer() is not None and keyless._signer() is None
+    assert with_keys._signer() is not None and keyless._signer() is not None
     for bucket_ in (with_keys, keyless):
         # "BRD" and "BRD/" are the folder BRD, never "BRD-old".
         assert [o.key for page in bucket_.list_pages("BRD") for o in page] == keys[:2]

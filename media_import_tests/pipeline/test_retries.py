@@ -6,6 +6,7 @@ import obstore.exceptions
 import psycopg
 import pytest
 
+from media_import.core import credentials
 from media_import.core.s3_get import S3ReadError
 from media_import.core.storage import Bucket, S3Config
 from media_import.defs.importing.retries import is_transient
@@ -18,18 +19,21 @@ def _list_error(config: S3Config) -> BaseException:
 
 
 def test_a_missing_bucket_is_not_retried(s3_server, monkeypatch):
-    # With keys, s3_list lists; without, obstore, with the default chain's credentials (here
-    # the environment's).
+    # Listed through s3_list with the configured keys or, without them, the default chain's
+    # (here the environment's); obstore's calls answer the same.
     error = _list_error(S3Config("no-such-bucket", s3_server.endpoint_url, "us-east-1", "a", "b"))
     assert isinstance(error, S3ReadError)
     assert error.code == "NoSuchBucket"
     assert not is_transient(error)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
-    error = _list_error(S3Config("no-such-bucket", s3_server.endpoint_url, "us-east-1"))
-    assert isinstance(error, obstore.exceptions.GenericError)
-    assert "NoSuchBucket" in str(error)
-    assert not is_transient(error)
+    keyless = S3Config("no-such-bucket", s3_server.endpoint_url, "us-east-1")
+    error = _list_error(keyless)
+    assert isinstance(error, S3ReadError) and error.code == "NoSuchBucket"
+    with pytest.raises(obstore.exceptions.GenericError) as caught:
+        Bucket(keyless).top_level_folders()
+    assert "NoSuchBucket" in str(caught.value)
+    assert not is_transient(caught.value)
 
 
 def test_dropped_connections_and_timeouts_are_retried():
@@ -51,4 +55,23 @@ def test_a_run_against_a_missing_bucket_fails_at_once_with_a_clear_message(
     # One message naming the setting, as the command line gives it.
     assert run.step_failures()["s3_objects"] == (
         f"bucket 'no-such-bucket' does not exist at {s3_env['S3_ENDPOINT_URL']} (check BUCKET_NAME)"
+    )
+
+
+def test_a_run_without_any_credentials_fails_at_once_saying_where_to_put_them(
+    pipeline, monkeypatch, s3_env, tmp_path
+):
+    # No keys configured and none the default chain could find.
+    for name in credentials._CHAIN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    run = pipeline.run("VHS")
+    assert not run.success
+    assert "STEP_UP_FOR_RETRY" not in {e.event_type_value for e in run.result.all_events}
+    assert run.step_failures()["s3_objects"] == (
+        f"no credentials for bucket {s3_env['BUCKET_NAME']!r}: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or give the AWS default chain some (AWS_PROFILE, a shared "
+        "credentials file, an instance or container role, web identity)"
     )

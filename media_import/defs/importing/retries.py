@@ -14,7 +14,7 @@ import obstore.exceptions
 import psycopg
 
 from media_import.core.s3_get import S3ReadError
-from media_import.core.storage import S3Config, describe_storage_error
+from media_import.core.storage import S3Config, StorageError, describe_storage_error
 
 MAX_RETRIES = 3
 BASE_DELAY_SECONDS = 2.0
@@ -56,6 +56,8 @@ def transient_retries(
     one clear failure (as the command line's preflight does)."""
     try:
         yield
+    except StorageError as exc:  # no credentials anywhere: a setting to fix, already worded
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     except S3ReadError as exc:  # S3's answer to a listing: NoSuchBucket, AccessDenied, ...
         if storage is None:
             raise
