@@ -243,10 +243,12 @@ def describe_storage_error(config: S3Config, exc: Exception) -> str:
     if "nosuchbucket" in lowered or "bucket does not exist" in lowered or "404" in lowered:
         return f"bucket {config.bucket!r} does not exist at {where} (check BUCKET_NAME)"
     if any(s in lowered for s in ("accessdenied", "403", "invalidaccesskeyid", "signature")):
-        return (
-            f"access to bucket {config.bucket!r} at {where} was refused "
-            "(check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        which = (
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            if config.access_key_id
+            else "the default chain's credentials: AWS_PROFILE, the instance or container role"
         )
+        return f"access to bucket {config.bucket!r} at {where} was refused (check {which})"
     if any(s in lowered for s in ("connect", "dns", "timed out", "connection refused")):
         return f"cannot reach the S3 endpoint {where} (check S3_ENDPOINT_URL)"
     first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from media_import.core import credentials
-from media_import.core.storage import Bucket, RangeRead, S3Config, StorageError
+from media_import.core.s3_get import S3ReadError
+from media_import.core.storage import (
+    Bucket,
+    RangeRead,
+    S3Config,
+    StorageError,
+    describe_storage_error,
+)
 from media_import_tests.core.scripted_http import ok, scripted
 
 LISTING = (
@@ -126,3 +133,24 @@ def test_the_chain_is_resolved_once_per_environment(no_chain):
     second = credentials.default_chain()
     assert second is not first
     assert credentials.frozen(second.credentials)[0] == "AKIATWO"
+
+
+def test_a_refusal_names_the_credentials_that_were_used(no_chain):
+    """An AccessDenied points at the keys when they were configured, at the default chain
+    when they came from it."""
+    xml = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+    denied = f"HTTP/1.1 403 Forbidden\r\nContent-Length: {len(xml)}\r\n\r\n".encode() + xml
+    chain_keys = {"AWS_ACCESS_KEY_ID": "AKIACHAIN", "AWS_SECRET_ACCESS_KEY": "s"}
+    for name, value in chain_keys.items():
+        no_chain.setenv(name, value)
+    with scripted(lambda head, number: denied) as (endpoint, _):
+        url = f"http://{endpoint.host_header}"
+        for config, hint in (
+            (S3Config("b", url, "us-east-1", "AKIACONF", "s"), "AWS_ACCESS_KEY_ID and"),
+            (S3Config("b", url, "us-east-1"), "the default chain's credentials"),
+        ):
+            with pytest.raises(S3ReadError) as caught:
+                list(Bucket(config).list_batches())
+            message = describe_storage_error(config, caught.value)
+            assert message.startswith(f"access to bucket 'b' at {url} was refused (check ")
+            assert hint in message
