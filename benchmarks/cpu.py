@@ -30,6 +30,10 @@ class Proc:
 
 
 ProcTable = Mapping[int, Proc]
+# The benchmark's sampling interval: a phase shorter than a few of these gets a whole
+# interval's CPU or none, so its CPU figures are rough and its cores busy meaningless.
+SAMPLE_SECONDS = 0.25
+SHORTEST_PHASE_SECONDS = 4 * SAMPLE_SECONDS
 Group = Callable[[ProcTable], set[int]]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.cpu import SAMPLE_SECONDS, SHORTEST_PHASE_SECONDS
+
 SCENARIOS = (
     ("first_import", "1. first import (all new)"),
     ("one_percent_new", "2. steady state, 1% new"),
@@ -90,7 +92,9 @@ def _cpu_table(first: dict[str, Any]) -> list[str]:
     lines = [
         "",
         "First import, CPU-seconds by phase: *run* is the run's process and its planning "
-        "workers; *cores busy* is all three over the phase's wall time (2 at most here).",
+        "workers; *cores busy* is all three over the phase's wall time (2 at most here). "
+        f"Sampled every {SAMPLE_SECONDS:g} s: a phase under {SHORTEST_PHASE_SECONDS:g} s has "
+        "rough CPU figures and no *cores busy*.",
         "",
         f"| phase | wall s | {names} | cores busy |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -103,8 +107,10 @@ def _cpu_table(first: dict[str, Any]) -> list[str]:
     rows.append(("whole run", first["load_seconds"] + first["run_seconds"], used["total"]))
     for name, wall, groups in rows:
         cells = " | ".join(f"{groups.get(g, 0.0):.1f}" for g, _ in CPU_GROUPS)
-        busy = sum(groups.values()) / wall if wall else 0.0
-        lines.append(f"| {name} | {_s(wall)} | {cells} | {busy:.2f} |")
+        busy = (
+            f"{sum(groups.values()) / wall:.2f}" if wall and wall >= SHORTEST_PHASE_SECONDS else "-"
+        )
+        lines.append(f"| {name} | {_s(wall)} | {cells} | {busy} |")
     return lines
 
 

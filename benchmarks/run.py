@@ -170,7 +170,9 @@ def child(
         text=True,
     )
     sampler = (
-        None if others is None else cpu.CpuSampler({"run": cpu.tree(process.pid), **others}, 0.25)
+        None
+        if others is None
+        else cpu.CpuSampler({"run": cpu.tree(process.pid), **others}, cpu.SAMPLE_SECONDS)
     )
     with sampler or contextlib.nullcontext():
         stdout, stderr = process.communicate()
@@ -324,7 +326,16 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the cases of the existing results (the .json beside --out) that this run "
         "does not measure again, each with when it was measured",
     )  # fmt: skip
+    parser.add_argument(
+        "--render", action="store_true",
+        help="measure nothing: write --out again from the .json beside it (after a change to "
+        "the report)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.render:
+        rerender(Path(args.out))
+        print(f"results: {args.out}")
+        return 0
     sizes = [SIZES[s.strip().lower()] for s in args.sizes.split(",")]
     cases: list[Case] = []
     started = datetime.now(UTC)
@@ -354,9 +365,18 @@ def main(argv: list[str] | None = None) -> int:
 def write_results(out: Path, cases: list[Case], info: dict[str, str], pg_version: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(cases, info, pg_version))
+    machine_info = {**info, "postgresql": pg_version}
     out.with_suffix(".json").write_text(
-        json.dumps({"machine": info, "cases": [c.__dict__ for c in cases]}, indent=2) + "\n"
+        json.dumps({"machine": machine_info, "cases": [c.__dict__ for c in cases]}, indent=2) + "\n"
     )
+
+
+def rerender(out: Path) -> None:
+    """The Markdown written again from the results beside it, as measured."""
+    earlier = json.loads(out.with_suffix(".json").read_text())
+    info = dict(earlier["machine"])
+    pg_version = info.pop("postgresql", "unknown")
+    write_results(out, _earlier_cases(out), info, pg_version)
 
 
 def _measured() -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.report import render_markdown
-from benchmarks.run import Case, _earlier_cases, _merged, write_results
+from benchmarks.run import Case, _earlier_cases, _merged, main, write_results
 
 
 def case(size: str, endpoint: str, seconds: float, measured: str = "") -> Case:
@@ -38,6 +38,10 @@ def test_a_merge_replaces_the_cases_measured_again_and_keeps_the_rest(tmp_path):
     assert "Measured 2026-12-01 22:40 UTC at commit abc1234." in text
     assert len(json.loads(out.with_suffix(".json").read_text())["cases"]) == 4
     assert text == render_markdown(merged, {"run": "2026-12-01 22:40 UTC", "postgresql": "18.6"})
+    # --render writes the same Markdown again from the .json, measuring nothing.
+    out.write_text("stale")
+    assert main(["--render", "--out", str(out)]) == 0
+    assert out.read_text() == text
 
 
 def test_without_earlier_results_nothing_is_kept(tmp_path):
@@ -63,6 +67,10 @@ def test_the_first_import_gets_a_table_of_its_cpu_by_phase():
     assert "| phase | wall s | run | PostgreSQL | S3 server | cores busy |" in text
     assert "| new files | 2.00 | 2.5 | 1.0 | 0.5 | 2.00 |" in text
     assert "| whole run | 5.00 | 3.0 | 1.5 | 0.5 | 1.00 |" in text
+    # A phase shorter than a few sampling intervals: its cores busy cannot be told.
+    first["cpu_seconds"]["phases"]["validated_inventory"] = {"run": 0.2, "postgres": 0.0}
+    text = render_markdown([Case("10k", "moto", {"first_import": first})], {})
+    assert "| validation | 0.10 | 0.2 | 0.0 | 0.0 | - |" in text
     # Results measured before CPU was sampled render without the table.
     del first["cpu_seconds"]
     assert "CPU-seconds" not in render_markdown([Case("10k", "moto", {"first_import": first})], {})
