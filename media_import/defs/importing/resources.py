@@ -63,8 +63,8 @@ class S3BucketResource(dg.ConfigurableResource):
     pipeline_depth: int = Field(
         default=DEFAULT_PIPELINE_DEPTH,
         ge=1,
-        description="GETs pipelined on each connection when reading sidecars with the keys "
-        "given (S3_PIPELINE_DEPTH); 1 sends one at a time. A connection lost with several in "
+        description="GETs pipelined on each connection when reading sidecars "
+        "(S3_PIPELINE_DEPTH); 1 sends one at a time. A connection lost with several in "
         "flight turns pipelining off for the rest of that read.",
     )
 
