@@ -94,3 +94,23 @@ def test_worker_counts_come_from_the_environment(s3_env, monkeypatch):
     monkeypatch.setenv("ACH_PLAN_PROCESSES", "0")
     settings = resources_from_env()["import_settings"]
     assert (settings.folder_workers, settings.insert_workers, settings.plan_processes) == (5, 4, 0)
+
+
+def test_sidecar_connections_and_pipelining_come_from_the_environment(s3_env, monkeypatch):
+    from media_import.core.s3_get import DEFAULT_CONNECTIONS, DEFAULT_PIPELINE_DEPTH
+    from media_import.defs.importing.resources import resources_from_env
+
+    for name in ("S3_CONCURRENCY", "S3_PIPELINE_DEPTH"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = resources_from_env()["s3"].process_config_and_initialize().open()
+    assert (bucket.concurrency, bucket.config.pipeline_depth) == (
+        DEFAULT_CONNECTIONS,
+        DEFAULT_PIPELINE_DEPTH,
+    )
+    monkeypatch.setenv("S3_CONCURRENCY", "256")
+    monkeypatch.setenv("S3_PIPELINE_DEPTH", "1")
+    s3 = resources_from_env()["s3"].process_config_and_initialize()
+    assert (s3.open().concurrency, s3.open().config.pipeline_depth) == (256, 1)
+    # The planning processes read with the same settings.
+    job = s3.planning_job(resources_from_env()["catalog"].process_config_and_initialize())
+    assert (job.concurrency, job.s3.pipeline_depth) == (256, 1)

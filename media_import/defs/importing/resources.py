@@ -58,7 +58,11 @@ class S3BucketResource(dg.ConfigurableResource):
         description="Session token of temporary credentials (AWS_SESSION_TOKEN), with the keys.",
     )
     concurrency: int = Field(
-        default=DEFAULT_CONCURRENCY, description="Concurrent GETs when reading sidecars."
+        default=DEFAULT_CONCURRENCY,
+        ge=1,
+        description="Keep-alive connections reading sidecars, in each planning process "
+        "(S3_CONCURRENCY); against a distant endpoint they, not the CPU, bound the GETs a "
+        "second.",
     )
     pipeline_depth: int = Field(
         default=DEFAULT_PIPELINE_DEPTH,
@@ -203,6 +207,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         secret_access_key=env_var_if_set("AWS_SECRET_ACCESS_KEY"),
         session_token=env_var_if_set("AWS_SESSION_TOKEN"),
         pipeline_depth=int(os.environ.get("S3_PIPELINE_DEPTH") or DEFAULT_PIPELINE_DEPTH),
+        concurrency=int(os.environ.get("S3_CONCURRENCY") or DEFAULT_CONCURRENCY),
     )
     if first_set(("DATABASE_URL",)) or not first_set(("DB_HOST",)):
         catalog = CatalogDatabase(url=dg.EnvVar("DATABASE_URL"))
