@@ -376,7 +376,7 @@ def rerender(out: Path) -> None:
     earlier = json.loads(out.with_suffix(".json").read_text())
     info = dict(earlier["machine"])
     pg_version = info.pop("postgresql", "unknown")
-    write_results(out, _earlier_cases(out), info, pg_version)
+    write_results(out, _cases_of(earlier), info, pg_version)
 
 
 def _measured() -> str:
@@ -391,9 +391,10 @@ def _earlier_cases(out: Path) -> list[Case]:
     """The cases of an earlier results file; those from before cases were dated get its run's
     date."""
     path = out.with_suffix(".json")
-    if not path.exists():
-        return []
-    earlier = json.loads(path.read_text())
+    return _cases_of(json.loads(path.read_text())) if path.exists() else []
+
+
+def _cases_of(earlier: dict[str, Any]) -> list[Case]:
     run = earlier.get("machine", {}).get("run", "")
     return [Case(**{**c, "measured": c.get("measured") or run}) for c in earlier.get("cases", [])]
 

@@ -28,6 +28,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from media_import.core.credentials import CHAIN_VARIABLES
 from media_import.devstack import EmbeddedPostgres, LocalS3Server, make_bucket, put_objects
 from media_import.devstack.s3server import s3_client
 
@@ -210,3 +211,15 @@ def s3(s3_server: S3Target) -> Any:
     return s3_client(
         s3_server.endpoint_url, s3_server.region, s3_server.access_key, s3_server.secret_key
     )
+
+
+@pytest.fixture
+def no_chain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """An environment where the default chain finds nothing: no keys, no profile files, no
+    instance metadata. Tests add what the chain should find."""
+    for name in CHAIN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 # What botocore's chain reads from the environment: a change of any of them (a test, a
 # re-configured process) resolves the chain again.
-_CHAIN_VARIABLES = (
+CHAIN_VARIABLES = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -68,7 +68,7 @@ _cache: dict[tuple[str | None, ...], tuple[Chain, float]] = {}
 
 def default_chain() -> Chain:
     """The default chain's credentials and region, resolved once per environment."""
-    key = tuple(os.environ.get(name) for name in _CHAIN_VARIABLES)
+    key = tuple(os.environ.get(name) for name in CHAIN_VARIABLES)
     with _lock:  # one resolution at a time: concurrent misses would each probe the metadata
         cached = _cache.get(key)
         if cached is not None:
@@ -96,7 +96,8 @@ def frozen(credentials: Credentials) -> tuple[str, str, str | None]:
 
 
 class ObstoreCredentials:
-    """obstore's `credential_provider` over the chain's credentials."""
+    """obstore's `credential_provider` over the chain's credentials. Not obstore's own
+    `auth.boto3.Boto3CredentialProvider`: it takes a session and resolves the chain again."""
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials

@@ -29,18 +29,6 @@ LISTING = (
 )
 
 
-@pytest.fixture
-def no_chain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """An environment where the default chain finds nothing: no keys, no profile files, no
-    instance metadata. Tests add what the chain should find."""
-    for name in credentials._CHAIN_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    return monkeypatch
-
-
 def a_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, region: str) -> None:
     """A named profile with keys and a region, as `aws configure --profile archive` writes."""
     (tmp_path / "credentials").write_text(

@@ -6,7 +6,6 @@ import obstore.exceptions
 import psycopg
 import pytest
 
-from media_import.core import credentials
 from media_import.core.s3_get import S3ReadError
 from media_import.core.storage import Bucket, S3Config
 from media_import.defs.importing.retries import is_transient
@@ -59,14 +58,9 @@ def test_a_run_against_a_missing_bucket_fails_at_once_with_a_clear_message(
 
 
 def test_a_run_without_any_credentials_fails_at_once_saying_where_to_put_them(
-    pipeline, monkeypatch, s3_env, tmp_path
+    pipeline, s3_env, no_chain
 ):
     # No keys configured and none the default chain could find.
-    for name in credentials._CHAIN_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     run = pipeline.run("VHS")
     assert not run.success
     assert "STEP_UP_FOR_RETRY" not in {e.event_type_value for e in run.result.all_events}
