@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -12,9 +13,15 @@ from media_import.phases import Rejection
 
 PREVIEW_ROWS = 50
 
+# What Markdown or HTML would take as syntax inside a table cell (`<md5>` as a tag, `*` and `_`
+# as emphasis, `|` as a column break, `&lt;` as an entity): backslash-escaped, as CommonMark
+# allows for any ASCII punctuation. (Block syntax such as `#` or `-` cannot start a cell.)
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]<>|~&])")
+
 
 def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    text = re.sub(r"[\r\n]+", " ", str(value))  # one line: a newline would end the table row
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]], total: int) -> str:
