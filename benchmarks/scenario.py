@@ -140,23 +140,25 @@ def run_import() -> dict[str, Any]:
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    """The run's figures: each folder's partition carries its own counts (summed here), and
+    `folders_planned_in_processes` is about the run, the same on every partition."""
     wanted = {
         "s3_objects": ("found", "considered"),
-        "new_media_files": (
-            "new",
-            "ready_assets",
-            "deferred",
-            "rejected_files",
-            "sidecars_read",
-            "folders_planned_in_processes",
-        ),
+        "new_media_files": ("new", "ready_assets", "deferred", "rejected_files", "sidecars_read"),
         "catalog_records": ("inserted_assets", "inserted_files", "soft_deleted_files"),
     }
     out: dict[str, Any] = {}
     for node, names in wanted.items():
         mats = result.asset_materializations_for_node(node)
-        if mats:
-            out.update({n: mats[0].metadata[n].value for n in names if n in mats[0].metadata})
+        for name in names:
+            values = [m.metadata[name].value for m in mats if name in m.metadata]
+            if values:
+                out[name] = sum(values)  # type: ignore[arg-type]
+    planning = result.asset_materializations_for_node("new_media_files")
+    if planning and "folders_planned_in_processes" in planning[0].metadata:
+        out["folders_planned_in_processes"] = (
+            planning[0].metadata["folders_planned_in_processes"].value
+        )
     return out
 
 

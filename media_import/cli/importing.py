@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import dagster as dg
 
-from media_import.cli.summary import FolderSummary, render, summarize
+from media_import.cli.console import console_log_config, plain_stderr_unless_terminal
+from media_import.cli.summary import FolderSummary, render, render_json, summarize
 from media_import.core.partition_keys import folder_to_partition_key
 from media_import.core.storage import Bucket
-from media_import.preflight import preflight
+from media_import.preflight import check_instance, preflight
 from media_import.settings import SettingsError, excluded_folders
 
 
-def run_config(dry_run: bool | None, safe_run: bool | None) -> dict[str, Any]:
-    """Per-run overrides of the import settings; unset flags keep the environment's values."""
+def run_config(
+    dry_run: bool | None, safe_run: bool | None, verbose: bool = False
+) -> dict[str, Any]:
+    """Per-run overrides of the import settings (unset flags keep the environment's values),
+    and the console logger's level."""
     overrides = {k: v for k, v in (("dry_run", dry_run), ("safe_run", safe_run)) if v is not None}
-    return {"resources": {"import_settings": {"config": overrides}}} if overrides else {}
+    resources = {"resources": {"import_settings": {"config": overrides}}} if overrides else {}
+    return {**resources, **console_log_config(verbose)}
 
 
 def instance_from_env() -> dg.DagsterInstance:
-    if not os.environ.get("DAGSTER_HOME"):
-        raise SettingsError(
-            "DAGSTER_HOME is not set: point it at the folder holding dagster.yaml "
-            "(this repository's dagster_home/ for a local setup)"
-        )
+    """The instance in DAGSTER_HOME, its settings checked first (one message, no traceback)."""
     # Dagster wants an absolute path; a .env written for a checkout may hold ./dagster_home.
-    os.environ["DAGSTER_HOME"] = os.path.abspath(os.environ["DAGSTER_HOME"])
-    return dg.DagsterInstance.get()
+    os.environ["DAGSTER_HOME"] = str(check_instance(os.environ))
+    try:
+        return dg.DagsterInstance.get()
+    except dg.DagsterError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SettingsError(
+            f"the Dagster instance in DAGSTER_HOME={os.environ['DAGSTER_HOME']} cannot be "
+            f"loaded: {first}"
+        ) from None
 
 
 def choose_folders(folders: list[str], echo: bool = True) -> list[str]:
@@ -51,8 +60,12 @@ def import_folders(
     dry_run: bool | None = None,
     safe_run: bool | None = None,
     echo: bool = True,
+    verbose: bool = False,
+    as_json: bool = False,
 ) -> list[FolderSummary]:
-    chosen = choose_folders(folders, echo)
+    """Import the folders one run each; prints a progress line per folder and the summary
+    (or, `as_json`, only the summary as JSON)."""
+    chosen = choose_folders(folders, echo and not as_json)
     instance = instance_from_env()
 
     from media_import.definitions import build_definitions
@@ -61,27 +74,42 @@ def import_folders(
 
     job = build_definitions().resolve_job_def(IMPORT_JOB_NAME)
     register_folders(instance, chosen)
+    progress = echo and not as_json
     summaries = []
-    for folder in chosen:
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=folder_to_partition_key(folder),
-            run_config=run_config(dry_run, safe_run),
-            raise_on_error=False,
-            tags={"media_import/launched_by": "cli"},
-        )
+    for number, folder in enumerate(chosen, 1):
+        if progress:
+            # Dagster's logs (verbose) start on a line of their own.
+            end = "\n" if verbose else ""
+            print(f"[{number}/{len(chosen)}] {folder}: importing...", end=end, flush=True)
+        started = time.monotonic()
+        with plain_stderr_unless_terminal():
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=folder_to_partition_key(folder),
+                run_config=run_config(dry_run, safe_run, verbose),
+                raise_on_error=False,
+                tags={"media_import/launched_by": "cli"},
+            )
         summaries.append(summarize(folder, result))
+        if progress:
+            took = time.monotonic() - started
+            print(f" {summaries[-1].status} ({took:.1f}s)", flush=True)
     if echo:
-        print(render(summaries))
+        print(render_json(summaries) if as_json else render(summaries))
     return summaries
 
 
-def count_bucket(echo: bool = True) -> bool:
+def count_bucket(echo: bool = True, verbose: bool = False) -> bool:
     """Materialise `bucket_inventory` (the bucket counted by folder and extension)."""
     from media_import.definitions import build_definitions
 
     job = build_definitions().resolve_job_def("bucket_inventory_job")
-    result = job.execute_in_process(instance=instance_from_env(), raise_on_error=False)
+    with plain_stderr_unless_terminal():
+        result = job.execute_in_process(
+            instance=instance_from_env(),
+            run_config=console_log_config(verbose),
+            raise_on_error=False,
+        )
     if echo:
         print(f"bucket_inventory: {'materialised' if result.success else 'FAILED'}")
     return result.success

@@ -1,12 +1,19 @@
-"""The per-folder summary printed by `media-import run`, read from the run's own events."""
+"""The per-folder summary printed by `media-import run` and the demo: from a run's own events,
+or from each folder's latest materialisations in the instance (whatever run made them)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
 
+from media_import.core.partition_keys import folder_to_partition_key
+
+IMPORT_ASSETS = ("s3_objects", "validated_inventory", "new_media_files", "catalog_records")
+
+# (header, source): a source is "<asset>.<metadata key>" or one of the computed cells below.
 COLUMNS = (
     ("folder", "folder"),
     ("found", "s3_objects.found"),
@@ -16,6 +23,7 @@ COLUMNS = (
     ("skipped", "new_media_files.skipped_already_catalogued"),
     ("deferred", "new_media_files.deferred"),
     ("inserted", "inserted"),
+    ("soft-deleted", "soft_deleted"),
     ("status", "status"),
 )
 
@@ -29,25 +37,72 @@ class FolderSummary:
     failed_checks: list[str] = field(default_factory=list)
     error: str | None = None
 
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.values.get("catalog_records.dry_run"))
+
+    def _int(self, source: str) -> int:
+        return int(self.values.get(source, 0) or 0)  # type: ignore[call-overload]
+
+    @property
+    def rejected(self) -> int:
+        return self._int("validated_inventory.rejected") + self._int(
+            "new_media_files.rejected_files"
+        )
+
+    @property
+    def deferred(self) -> int:
+        return self._int("new_media_files.deferred")
+
+    @property
+    def inserted(self) -> int:
+        key = "would_insert_files" if self.dry_run else "inserted_files"
+        return self._int(f"catalog_records.{key}")
+
+    @property
+    def soft_deleted(self) -> int:
+        return self._int("catalog_records.soft_deleted_files")
+
+    @property
+    def status(self) -> str:
+        if not self.success:
+            return "FAILED"
+        return "ok" if not self.failed_checks else "warnings"
+
     def cell(self, source: str) -> str:
         if source == "folder":
             return self.folder
         if source == "status":
-            if not self.success:
-                return "FAILED"
-            return "ok" if not self.failed_checks else "warnings"
+            return self.status
         if source == "rejected":
-            total = sum(
-                int(self.values.get(k, 0) or 0)
-                for k in ("validated_inventory.rejected", "new_media_files.rejected_files")
-            )
-            return str(total)
-        if source == "inserted":
-            if self.values.get("catalog_records.dry_run"):
-                return f"({self.values.get('catalog_records.would_insert_files', 0)} dry)"
-            return str(self.values.get("catalog_records.inserted_files", "-"))
+            return str(self.rejected)
+        if source in ("inserted", "soft_deleted"):
+            if "catalog_records.dry_run" not in self.values:
+                return "-"  # the insert step did not run
+            count = self.inserted if source == "inserted" else self.soft_deleted
+            return f"({count} dry)" if self.dry_run else str(count)
         value = self.values.get(source)
         return "-" if value is None else str(value)
+
+    def as_dict(self) -> dict[str, object]:
+        """The figures a script reads (`--json`)."""
+        numbers = {
+            header: self.values.get(source)
+            for header, source in COLUMNS
+            if "." in source and self.values.get(source) is not None
+        }
+        return {
+            "folder": self.folder,
+            "status": self.status,
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            **numbers,
+            "rejected": self.rejected,
+            "inserted_files": self.inserted,
+            "soft_deleted_files": self.soft_deleted,
+            "failed_checks": sorted(set(self.failed_checks)),
+            "error": self.error,
+        }
 
 
 def summarize(folder: str, result: dg.ExecuteInProcessResult) -> FolderSummary:
@@ -55,17 +110,61 @@ def summarize(folder: str, result: dg.ExecuteInProcessResult) -> FolderSummary:
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
-            name = materialization.asset_key.path[-1]
-            for key, value in materialization.metadata.items():
-                summary.values[f"{name}.{key}"] = value.value
+            _add_metadata(summary, materialization)
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:  # type: ignore[union-attr]
                 summary.failed_checks.append(evaluation.check_name)  # type: ignore[union-attr]
         elif event.event_type_value == "STEP_FAILURE" and summary.error is None:
-            error = event.event_specific_data.error  # type: ignore[union-attr]
-            summary.error = error.message.strip().splitlines()[0] if error else "step failed"
+            summary.error = _failure_text(event)
     return summary
+
+
+def latest_summaries(instance: dg.DagsterInstance, folders: Iterable[str]) -> list[FolderSummary]:
+    """Each folder's latest materialisations and check results, as recorded in the instance."""
+    return [_latest(instance, folder) for folder in folders]
+
+
+def _latest(instance: dg.DagsterInstance, folder: str) -> FolderSummary:
+    from dagster._core.event_api import PartitionKeyFilter  # the storage API's own argument
+
+    partition = folder_to_partition_key(folder)
+    summary = FolderSummary(folder, run_id="", success=True)
+    for asset in IMPORT_ASSETS:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]),
+            limit=1,
+        ).records
+        if records and records[0].asset_materialization is not None:
+            _add_metadata(summary, records[0].asset_materialization)
+            summary.run_id = records[0].run_id
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        _check_keys(), partition_filter=PartitionKeyFilter(key=partition)
+    )
+    summary.failed_checks = sorted(k.name for k, r in latest.items() if r.status.value == "FAILED")
+    return summary
+
+
+def _check_keys() -> list[dg.AssetCheckKey]:
+    from media_import.defs.importing import assets
+
+    definitions: list[dg.AssetsDefinition] = [getattr(assets, a) for a in IMPORT_ASSETS]
+    return [spec.key for d in definitions for spec in d.check_specs]
+
+
+def _add_metadata(summary: FolderSummary, materialization: dg.AssetMaterialization) -> None:
+    name = materialization.asset_key.path[-1]
+    for key, value in materialization.metadata.items():
+        summary.values[f"{name}.{key}"] = value.value
+
+
+def _failure_text(event: dg.DagsterEvent) -> str:
+    data = event.step_failure_data
+    user = data.user_failure_data if data else None
+    if user and user.description:
+        return user.description.strip().splitlines()[0]
+    error = data.error if data else None
+    return error.message.strip().splitlines()[0] if error else "step failed"
 
 
 def render(summaries: Sequence[FolderSummary]) -> str:
@@ -74,13 +173,19 @@ def render(summaries: Sequence[FolderSummary]) -> str:
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     for s in summaries:
         if s.error:
-            lines.append(f"{s.folder}: {s.error} (run {s.run_id})")
+            lines.append(f"{s.folder}: {s.error} (run {s.run_id}; its logs are in the UI)")
         elif s.failed_checks:
             lines.append(
                 f"{s.folder}: checks not passed: {', '.join(sorted(set(s.failed_checks)))}"
             )
     return "\n".join(lines)
+
+
+def render_json(summaries: Sequence[FolderSummary]) -> str:
+    return json.dumps([s.as_dict() for s in summaries], indent=2, default=str)

@@ -1,4 +1,5 @@
-"""The catalog's invariants for the folders of a run, as queries returning the offending rows.
+"""The catalog's invariants for the folders of a run, as queries returning the offending rows
+by folder.
 
 Each is one statement over all the run's folders (`folder = ANY(...)`), not one per folder:
 a backfill of every folder pays each statement's round trip and planning once, and reads
@@ -68,20 +69,25 @@ CROSS JOIN LATERAL (
 ORDER BY array_position(%(folders)s, here.folder), d.inventory_code
 """
 
+# Per folder of the run: live assets, live files and how many of them are verified, open
+# rejections. Each count is one pass grouped by folder; folders with none of a kind get 0.
 _FIGURES_SQL = """
-SELECT (SELECT count(*) FROM asset
-        WHERE bucket = %(bucket)s AND folder = ANY(%(folders)s) AND deleted_at IS NULL),
-       f.files, f.verified,
-       (SELECT count(*) FROM rejection
-        WHERE bucket = %(bucket)s AND folder = ANY(%(folders)s) AND resolved_at IS NULL)
-FROM (SELECT count(*) AS files, count(*) FILTER (WHERE md5_verified) AS verified
-      FROM asset_file
-      WHERE bucket = %(bucket)s AND folder = ANY(%(folders)s) AND deleted_at IS NULL) f
+SELECT f.folder,
+       (SELECT count(*) FROM asset a
+        WHERE a.bucket = %(bucket)s AND a.folder = f.folder AND a.deleted_at IS NULL),
+       (SELECT count(*) FROM asset_file af
+        WHERE af.bucket = %(bucket)s AND af.folder = f.folder AND af.deleted_at IS NULL),
+       (SELECT count(*) FROM asset_file af
+        WHERE af.bucket = %(bucket)s AND af.folder = f.folder AND af.deleted_at IS NULL
+          AND af.md5_verified),
+       (SELECT count(*) FROM rejection r
+        WHERE r.bucket = %(bucket)s AND r.folder = f.folder AND r.resolved_at IS NULL)
+FROM unnest(%(folders)s::text[]) AS f(folder)
 """
 
 # Normally none: asset_file_unverified_idx holds exactly these rows.
 _UNVERIFIED_SQL = """
-SELECT key FROM asset_file
+SELECT folder, key FROM asset_file
 WHERE bucket = %(bucket)s AND folder = ANY(%(folders)s) AND deleted_at IS NULL
   AND md5_source = 'md5sum' AND NOT md5_verified
 ORDER BY array_position(%(folders)s, folder), key
@@ -111,22 +117,28 @@ def missing_from_catalog(
 
 def duplicated_codes(
     conn: psycopg.Connection, bucket: str, folders: Sequence[str]
-) -> list[tuple[str, int, int]]:
-    """(code, folders, streaming copies) of every code catalogued twice, once per folder of
-    the run that holds one of its live files."""
-    rows = conn.execute(_DUPLICATES_SQL, _params(bucket, folders)).fetchall()
-    return [(code, int(spread), int(streaming)) for code, _, spread, streaming in rows]
+) -> dict[str, list[tuple[str, int, int]]]:
+    """Per folder of the run that holds a live file of it: (code, folders, streaming copies)
+    of every code catalogued twice."""
+    found: dict[str, list[tuple[str, int, int]]] = {f: [] for f in folders}
+    for code, folder, spread, streaming in conn.execute(_DUPLICATES_SQL, _params(bucket, folders)):
+        found[folder].append((code, int(spread), int(streaming)))
+    return found
 
 
 def unverified_checksums(
     conn: psycopg.Connection, bucket: str, folders: Sequence[str]
-) -> list[str]:
-    return [row[0] for row in conn.execute(_UNVERIFIED_SQL, _params(bucket, folders))]
+) -> dict[str, list[str]]:
+    """Per folder of the run: the keys listed in an .md5 sidecar but not verified."""
+    found: dict[str, list[str]] = {f: [] for f in folders}
+    for folder, key in conn.execute(_UNVERIFIED_SQL, _params(bucket, folders)):
+        found[folder].append(key)
+    return found
 
 
 @dataclass(frozen=True)
 class Figures:
-    """The run's folders in the catalog: live assets and files, open rejections."""
+    """One folder in the catalog: live assets and files, open rejections."""
 
     catalog_assets: int
     catalog_files: int
@@ -141,7 +153,9 @@ class Figures:
         }
 
 
-def folder_figures(conn: psycopg.Connection, bucket: str, folders: Sequence[str]) -> Figures:
-    row = conn.execute(_FIGURES_SQL, _params(bucket, folders)).fetchone() or (0, 0, 0, 0)
-    assets, files, verified, rejections = (int(n) for n in row)
-    return Figures(assets, files, verified, rejections)
+def folder_figures(
+    conn: psycopg.Connection, bucket: str, folders: Sequence[str]
+) -> dict[str, Figures]:
+    """Per folder of the run, in one statement."""
+    rows = conn.execute(_FIGURES_SQL, _params(bucket, folders)).fetchall()
+    return {folder: Figures(*(int(n) for n in counts)) for folder, *counts in rows}

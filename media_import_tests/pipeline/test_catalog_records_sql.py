@@ -43,8 +43,15 @@ def range_run(pipeline: Pipeline, folders: list[str]) -> dg.ExecuteInProcessResu
     )
 
 
-def check_metadata(result: dg.ExecuteInProcessResult, name: str) -> dict[str, Any]:
-    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+def check_metadata(
+    result: dg.ExecuteInProcessResult, name: str, folder: str | None = None
+) -> dict[str, Any]:
+    """The check's one evaluation (of `folder`'s partition, in a run over several folders)."""
+    (evaluation,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == name and folder in (None, e.partition)
+    ]
     return {"passed": evaluation.passed, **{k: v.value for k, v in evaluation.metadata.items()}}
 
 
@@ -203,7 +210,11 @@ def test_a_code_in_two_folders_is_reported_once_per_folder_of_the_run(
         [*make_asset("BRD", "VO-BRD-00001").items(), *make_asset("FILE", "VO-BRD-00002").items()]
     )
     first = range_run(pipeline, ["BRD", "FILE"])
-    assert check_metadata(first, "unique_inventory_codes") == {"passed": True, "duplicated": []}
+    for folder in ("BRD", "FILE"):
+        assert check_metadata(first, "unique_inventory_codes", folder) == {
+            "passed": True,
+            "duplicated": [],
+        }
     add_file_row(pipeline, bucket, "FILE/VO-BRD-00001.pdf", "VO-BRD-00001")
     put_many([("FILE/VO-BRD-00001.pdf", b"%PDF")])  # listed, so not soft-deleted as removed
 
@@ -211,16 +222,20 @@ def test_a_code_in_two_folders_is_reported_once_per_folder_of_the_run(
     one = range_run(pipeline, ["FILE"])
 
     entry = {"code": "VO-BRD-00001", "folders": 2, "streaming_copies": 1}
-    assert check_metadata(both, "unique_inventory_codes") == {
-        "passed": False,
-        "duplicated": [entry, entry],  # as BRD's and as FILE's
-    }
+    for folder in ("BRD", "FILE"):  # as BRD's and as FILE's
+        assert check_metadata(both, "unique_inventory_codes", folder) == {
+            "passed": False,
+            "duplicated": [entry],
+        }
     assert check_metadata(one, "unique_inventory_codes")["duplicated"] == [entry]
-    mat = both.asset_materializations_for_node("catalog_records")[0]
-    meta = {k: v.value for k, v in mat.metadata.items()}
-    assert (meta["catalog_assets"], meta["catalog_files"]) == (2, 9)
+    figures = {
+        m.partition: (m.metadata["catalog_assets"].value, m.metadata["catalog_files"].value)
+        for m in both.asset_materializations_for_node("catalog_records")
+    }
+    assert figures == {"BRD": (1, 4), "FILE": (1, 5)}
     # Each asset's streaming copy is listed in its .md5 and verified.
-    assert check_metadata(both, "checksums_verified")["verified_files"] == 2
+    for folder in ("BRD", "FILE"):
+        assert check_metadata(both, "checksums_verified", folder)["verified_files"] == 1
 
 
 def test_two_live_streaming_copies_of_a_code_fail_the_check(pipeline, put_many):

@@ -1,12 +1,22 @@
 """A backfill of several folders as one run (BackfillPolicy.single_run): every step loops over
-the run's folders."""
+the run's folders, and each folder's partition gets its own counts and check results."""
 
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.event_api import PartitionKeyFilter  # the storage API's own argument
 
 from media_import.defs.importing.partitions import register_folders
 from media_import_tests.pipeline.conftest import IMPORT_JOB, make_asset
+
+CHECKS = (
+    "no_rejected_files",
+    "no_rejected_assets",
+    "complete_assets_catalogued",
+    "unique_inventory_codes",
+    "keys_exist_in_bucket",
+    "checksums_verified",
+)
 
 
 def _range_run(pipeline, first: str, last: str) -> dg.ExecuteInProcessResult:
@@ -36,17 +46,34 @@ def test_one_run_imports_every_folder_of_its_range(pipeline, put_many):
 
     assert result.success
     assert set(pipeline.assets()) == {"VO-VHS-00001", "VO-BRD-00001", "VO-DVC-00001"}
-    mats = result.asset_materializations_for_node("catalog_records")
-    assert sorted(m.partition for m in mats) == ["BRD", "DVC", "VHS"]
-    meta = {k: v.value for k, v in mats[0].metadata.items()}
-    assert (meta["folder"], meta["inserted_assets"], meta["inserted_files"]) == ("3 folders", 3, 12)
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert len(checks) == 6 and all(c.passed for c in checks.values())
+    for node in ("s3_objects", "validated_inventory", "new_media_files", "catalog_records"):
+        mats = result.asset_materializations_for_node(node)
+        assert sorted(m.partition for m in mats) == ["BRD", "DVC", "VHS"]
+        assert {m.partition: m.metadata["folder"].value for m in mats} == {
+            f: f for f in ("BRD", "DVC", "VHS")
+        }
+    by_folder = _metadata_by_partition(result, "catalog_records")
+    assert {f: (m["inserted_assets"], m["inserted_files"]) for f, m in by_folder.items()} == {
+        "BRD": (1, 4),
+        "DVC": (1, 4),
+        "VHS": (1, 4),
+    }
+    assert {f: m["found"] for f, m in _metadata_by_partition(result, "s3_objects").items()} == {
+        "BRD": 4,
+        "DVC": 4,
+        "VHS": 4,
+    }
+    # Each check evaluated once per folder, on that folder's partition.
+    evaluations = result.get_asset_check_evaluations()
+    assert sorted((e.check_name, e.partition) for e in evaluations) == sorted(
+        (name, folder) for name in CHECKS for folder in ("BRD", "DVC", "VHS")
+    )
+    assert all(e.passed for e in evaluations)
 
     # Repeating the backfill inserts nothing.
     again = _range_run(pipeline, "VHS", "DVC")
-    (mat, *_) = again.asset_materializations_for_node("catalog_records")
-    assert mat.metadata["inserted_assets"].value == 0
+    by_folder = _metadata_by_partition(again, "catalog_records")
+    assert {m["inserted_assets"] for m in by_folder.values()} == {0}
     assert pipeline.count("asset_file") == 12
 
 
@@ -57,6 +84,28 @@ def test_a_rejection_in_one_folder_fails_the_run_check_not_the_other_folders(pip
     result = _range_run(pipeline, "VHS", "BRD")
 
     assert result.success
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert not checks["no_rejected_files"].passed
+    checks = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+    assert not checks["no_rejected_files", "BRD"].passed
+    assert checks["no_rejected_files", "VHS"].passed
     assert "VO-VHS-00001" in pipeline.assets()
+    rejected = _metadata_by_partition(result, "validated_inventory")
+    assert {f: m["rejected"] for f, m in rejected.items()} == {"BRD": 1, "VHS": 0}
+
+    # The instance keeps each partition's latest check execution: what a folder's page shows.
+    key = dg.AssetCheckKey(dg.AssetKey("validated_inventory"), "no_rejected_files")
+    storage = pipeline.instance.event_log_storage
+    latest = {
+        folder: storage.get_latest_asset_check_execution_by_key(
+            [key], partition_filter=PartitionKeyFilter(key=folder)
+        )[key]
+        for folder in ("BRD", "VHS")
+    }
+    assert {f: r.status.value for f, r in latest.items()} == {"BRD": "FAILED", "VHS": "SUCCEEDED"}
+
+
+def _metadata_by_partition(result: dg.ExecuteInProcessResult, node: str) -> dict[str, dict]:
+    return {
+        m.partition: {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node(node)
+        if m.partition is not None
+    }

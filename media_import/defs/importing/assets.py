@@ -3,9 +3,11 @@
 s3_objects -> validated_inventory -> new_media_files -> catalog_records
 
 Each asset runs one phase (media_import.phases) for the folders of its run, stages its result
-in the database's `ingest` schema for the next one, and reports what happened as metadata.
-Checks are emitted by the assets themselves (no extra step per check), and the blocking ones
-stop the downstream assets of the same run.
+in the database's `ingest` schema for the next one, and reports what happened as metadata,
+folder by folder (media_import.defs.importing.folder_results). Checks are emitted by the
+assets themselves (no extra step per check). None is blocking: rejections are expected in a
+live archive, so their checks warn, and a safe run stops before `catalog_records` by failing
+the step that found them.
 """
 
 import warnings
@@ -21,12 +23,14 @@ from media_import.core.assembly import Decision
 from media_import.db import checks as catalog_checks
 from media_import.db.catalog import analyze_after_import, analyze_pending
 from media_import.defs.importing import metadata as md
+from media_import.defs.importing.folder_results import FolderResult, emit
 from media_import.defs.importing.partitions import folder_partitions, folders_of
 from media_import.defs.importing.resources import CatalogDatabase, ImportSettings, S3BucketResource
 from media_import.defs.importing.retries import transient_retries
 from media_import.phases import (
     Imported,
-    Rejection,
+    Plan,
+    Validation,
     analyze_discovered,
     discover_folder,
     import_folder,
@@ -37,7 +41,7 @@ from media_import.planning import plan_folders
 GROUP = "media_import"
 # A backfill of many folders runs as one run: each step loops over its folders, so Dagster's
 # per-run and per-step overhead is paid once instead of once per folder. (Sensors still request
-# one run per folder.) In such a run the checks are evaluated once, over all its folders.
+# one run per folder.) Each folder still gets its own materialisation and check results.
 ONE_RUN = dg.BackfillPolicy.single_run()
 
 
@@ -48,13 +52,9 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`")
 
 
-def _check(name: str, asset: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
+def _check(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
-        name,
-        asset=asset,
-        description=description,
-        blocking=blocking,
-        partitions_def=folder_partitions,
+        name, asset=asset, description=description, partitions_def=folder_partitions
     )
 
 
@@ -84,7 +84,7 @@ def s3_objects(
     s3: S3BucketResource,
     catalog: CatalogDatabase,
     import_settings: ImportSettings,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.Output | dg.AssetCheckEvaluation]:
     bucket, rules = s3.open(), import_settings.rules()
     started = datetime.now(UTC)
     with transient_retries(context, s3.config()):
@@ -96,20 +96,10 @@ def s3_objects(
         )
         with catalog.connect() as conn:  # once per run: the next steps' queries need them
             analyze_discovered(conn, bucket.name, found)
-    ignored: Counter[str] = sum((d.ignored for d in found), Counter())
-    return dg.MaterializeResult(
-        metadata={
-            "folder": md.folder_label([d.folder for d in found]),
-            "found": sum(d.found for d in found),
-            "considered": sum(d.kept for d in found),
-            "ignored": sum(ignored.values()),
-            "ignored_by_reason": dg.MetadataValue.json(dict(ignored)),
-            "bytes": sum(d.kept_bytes for d in found),
-            # Key ranges the listing is staged in, and those that changed (so were rewritten).
-            "staged_ranges": sum(d.ranges for d in found),
-            "restaged_ranges": sum(d.ranges_restaged for d in found),
-            "listing_seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
-        }
+    yield from emit(
+        context,
+        {d.folder: FolderResult(md.discovery_metadata(d)) for d in found},
+        {"listing_seconds": round((datetime.now(UTC) - started).total_seconds(), 3)},
     )
 
 
@@ -124,8 +114,7 @@ def s3_objects(
             "no_rejected_files",
             "validated_inventory",
             "Every file name starts with a valid inventory code that belongs in its folder. "
-            "Warning normally; blocking error in safe run.",
-            blocking=True,
+            "A warning; in a safe run an error, and the run stops before catalog_records.",
         )
     ],
     description="Phase 1, validation: inventory code (^[VA][OC]-[A-Z0-9]{3}-\\d{5}$, the first "
@@ -137,35 +126,34 @@ def validated_inventory(
     catalog: CatalogDatabase,
     s3: S3BucketResource,
     import_settings: ImportSettings,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult | dg.Output | dg.AssetCheckEvaluation]:
     with transient_retries(context, s3.config()), catalog.connect() as conn:
         results = [validate_folder(conn, s3.bucket, folder) for folder in folders_of(context)]
-    rejections = [r for v in results for r in v.rejections]
-    by_rule = Counter(r.rule for r in rejections)
-    yield dg.MaterializeResult(
-        metadata={
-            "folder": md.folder_label([v.folder for v in results]),
-            "valid": sum(v.valid for v in results),
-            "rejected": len(rejections),
-            "rejected_by_rule": dg.MetadataValue.json(dict(by_rule)),
-            "rejections": md.rejections_preview(rejections),
+    severity = _severity(import_settings)
+    yield from emit(
+        context,
+        {
+            v.folder: FolderResult(md.validation_metadata(v), [_rejected_files_check(v, severity)])
+            for v in results
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="no_rejected_files",
-                passed=not rejections,
-                severity=_severity(import_settings),
-                description=f"{len(rejections)} file(s) rejected" if rejections else None,
-                metadata={
-                    "rejected": len(rejections),
-                    "rejected_by_rule": dg.MetadataValue.json(dict(by_rule)),
-                    "preview": md.rejections_preview(rejections),
-                },
-            )
-        ],
     )
-    if rejections and import_settings.safe_run:
-        _abort_safe_run(len(rejections), "file(s) failed the inventory code or folder rules")
+    rejected = sum(len(v.rejections) for v in results)
+    if rejected and import_settings.safe_run:
+        _abort_safe_run(rejected, "file(s) failed the inventory code or folder rules")
+
+
+def _rejected_files_check(v: Validation, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name="no_rejected_files",
+        passed=not v.rejections,
+        severity=severity,
+        description=f"{len(v.rejections)} file(s) rejected" if v.rejections else None,
+        metadata={
+            "rejected": len(v.rejections),
+            "rejected_by_rule": dg.MetadataValue.json(dict(v.by_rule)),
+            "preview": md.rejections_preview(v.rejections),
+        },
+    )
 
 
 @dg.asset(
@@ -179,9 +167,8 @@ def validated_inventory(
             "no_rejected_assets",
             "new_media_files",
             "Every new asset's sidecars are readable, its container rules hold, its checksums "
-            "match and its QC report is a PDF. Warning normally; blocking error in safe run "
-            "(where incomplete assets also count).",
-            blocking=True,
+            "match and its QC report is a PDF. A warning; in a safe run an error (incomplete "
+            "assets count too), and the run stops before catalog_records.",
         ),
     ],
     description="Phases 2 and 3: files the catalog does not hold yet (SQL anti-join), grouped by "
@@ -193,7 +180,7 @@ def new_media_files(
     catalog: CatalogDatabase,
     s3: S3BucketResource,
     import_settings: ImportSettings,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult | dg.Output | dg.AssetCheckEvaluation]:
     bucket = s3.open()
     with transient_retries(context, s3.config()):
         planned = plan_folders(
@@ -208,55 +195,48 @@ def new_media_files(
         plans = planned.plans
         with catalog.connect() as conn:  # once per run, for the insert step and its checks
             analyze_pending(conn, [p.pending_change for p in plans])
-    rejections: list[Rejection] = [r for p in plans for r in p.rejections]
-    deferred = [a for p in plans for a in p.assets(Decision.DEFERRED)]
-    rejected_assets = [a for p in plans for a in p.assets(Decision.REJECTED)]
-    by_rule = Counter(r.rule for r in rejections)
-    problems = len(rejected_assets) + (len(deferred) if import_settings.safe_run else 0)
-    yield dg.MaterializeResult(
-        metadata={
-            "folder": md.folder_label([p.folder for p in plans]),
-            "valid": sum(p.valid for p in plans),
-            "skipped_already_catalogued": sum(p.skipped for p in plans),
-            "new": sum(p.new_files for p in plans),
-            "ready_assets": sum(p.asset_count(Decision.IMPORT) for p in plans),
-            "ready_files": sum(p.files(Decision.IMPORT) + p.files(Decision.ATTACH) for p in plans),
-            "deferred": len(deferred),
-            "rejected_assets": len(rejected_assets),
-            "rejected_files": len(rejections),
-            "rejected_by_rule": dg.MetadataValue.json(dict(by_rule)),
-            "deferred_assets": md.deferred_preview(deferred),
-            "rejections": md.rejections_preview(rejections),
-            "sidecars_read": sum(p.sidecars_read for p in plans),
-            "objects_hashed": sum(p.objects_hashed for p in plans),
-            # Folders compared with the catalog whole (a first import, or after a change the
-            # scope cannot vouch for) and the restaged key ranges read for the others.
-            "folders_planned_whole": sum(1 for p in plans if p.ranges_read is None),
-            "restaged_ranges_planned": sum(p.ranges_read or 0 for p in plans),
-            # Large folders planned in worker processes (media_import.planning).
-            "folders_planned_in_processes": planned.in_processes,
+    safe_run = import_settings.safe_run
+    severity = _severity(import_settings)
+    yield from emit(
+        context,
+        {
+            p.folder: FolderResult(
+                md.plan_metadata(p), [_rejected_assets_check(p, severity, safe_run)]
+            )
+            for p in plans
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="no_rejected_assets",
-                passed=problems == 0,
-                severity=_severity(import_settings),
-                description=(
-                    f"{len(rejected_assets)} asset(s) rejected, {len(deferred)} deferred"
-                    if rejected_assets or deferred
-                    else None
-                ),
-                metadata={
-                    "rejected_assets": len(rejected_assets),
-                    "deferred": len(deferred),
-                    "rejected_by_rule": dg.MetadataValue.json(dict(by_rule)),
-                    "preview": md.rejections_preview(rejections),
-                },
-            ),
-        ],
+        # Large folders planned in worker processes (media_import.planning), over the run.
+        {"folders_planned_in_processes": planned.in_processes},
     )
-    if problems and import_settings.safe_run:
+    problems = sum(_plan_problems(p, safe_run) for p in plans)
+    if problems and safe_run:
         _abort_safe_run(problems, "asset(s) rejected or incomplete")
+
+
+def _plan_problems(p: Plan, safe_run: bool) -> int:
+    deferred = len(p.assets(Decision.DEFERRED))
+    return len(p.assets(Decision.REJECTED)) + (deferred if safe_run else 0)
+
+
+def _rejected_assets_check(
+    p: Plan, severity: dg.AssetCheckSeverity, safe_run: bool
+) -> dg.AssetCheckResult:
+    rejected, deferred = len(p.assets(Decision.REJECTED)), len(p.assets(Decision.DEFERRED))
+    rejections = p.rejections
+    return dg.AssetCheckResult(
+        check_name="no_rejected_assets",
+        passed=_plan_problems(p, safe_run) == 0,
+        severity=severity,
+        description=(
+            f"{rejected} asset(s) rejected, {deferred} deferred" if rejected or deferred else None
+        ),
+        metadata={
+            "rejected_assets": rejected,
+            "deferred": deferred,
+            "rejected_by_rule": dg.MetadataValue.json(dict(Counter(r.rule for r in rejections))),
+            "preview": md.rejections_preview(rejections),
+        },
+    )
 
 
 @dg.asset(
@@ -298,7 +278,7 @@ def catalog_records(
     catalog: CatalogDatabase,
     s3: S3BucketResource,
     import_settings: ImportSettings,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.Output | dg.AssetCheckEvaluation]:
     dry_run = import_settings.dry_run
     folders = folders_of(context)
     bucket = s3.bucket
@@ -322,62 +302,63 @@ def catalog_records(
             ],
         )
     duplicated, unverified, figures = found
-    # What the import found unlisted, and missing, answer the bucket and completeness checks
-    # (see phases.import_folder).
-    missing = [k for d in done for k in d.missing]
-    dangling = [k for d in done for k in d.unlisted]
-    would_assets = sum(d.would_insert_assets for d in done)
-    return dg.MaterializeResult(
-        metadata={
-            "folder": md.folder_label(folders),
-            "dry_run": dry_run,
-            "inserted_assets": sum(d.assets_inserted for d in done),
-            "inserted_files": sum(d.files_inserted for d in done),
-            "would_insert_assets": would_assets,
-            "would_insert_files": sum(d.would_insert_files for d in done),
-            # In a dry run: what the import would soft-delete.
-            "soft_deleted_assets": sum(d.assets_soft_deleted for d in done),
-            "soft_deleted_files": sum(d.files_soft_deleted for d in done),
-            "rejections_recorded": sum(d.rejections_recorded for d in done),
-            "rejections_resolved": sum(d.rejections_resolved for d in done),
-            **figures.totals(),
+    yield from emit(
+        context,
+        {
+            d.folder: FolderResult(
+                md.import_metadata(d, figures[d.folder]),
+                _catalog_checks(d, duplicated[d.folder], unverified[d.folder], figures[d.folder]),
+            )
+            for d in done
         },
-        check_results=[
-            _catalogued_check(missing, dry_run, would_assets),
-            dg.AssetCheckResult(
-                check_name="unique_inventory_codes",
-                passed=not duplicated,
-                metadata={
-                    "duplicated": dg.MetadataValue.json(
-                        [{"code": c, "folders": f, "streaming_copies": s} for c, f, s in duplicated]
-                    )
-                },
-            ),
-            dg.AssetCheckResult(
-                check_name="keys_exist_in_bucket",
-                passed=not dangling,
-                metadata={
-                    "missing_keys": len(dangling),
-                    "preview": dg.MetadataValue.json(dangling[: md.PREVIEW_ROWS]),
-                },
-            ),
-            dg.AssetCheckResult(
-                check_name="checksums_verified",
-                passed=not unverified,
-                metadata={
-                    "verified_files": figures.verified_files,
-                    "unverified_files": len(unverified),
-                    "preview": dg.MetadataValue.json(unverified[: md.PREVIEW_ROWS]),
-                },
-            ),
-        ],
     )
+
+
+def _catalog_checks(
+    done: Imported,
+    duplicated: list[tuple[str, int, int]],
+    unverified: list[str],
+    figures: catalog_checks.Figures,
+) -> list[dg.AssetCheckResult]:
+    """The folder's catalog checks. What its import found unlisted, and missing, answer the
+    bucket and completeness checks (see phases.import_folder)."""
+    return [
+        _catalogued_check(done.missing, done.dry_run, done.would_insert_assets),
+        dg.AssetCheckResult(
+            check_name="unique_inventory_codes",
+            passed=not duplicated,
+            metadata={
+                "duplicated": dg.MetadataValue.json(
+                    [{"code": c, "folders": f, "streaming_copies": s} for c, f, s in duplicated]
+                )
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="keys_exist_in_bucket",
+            passed=not done.unlisted,
+            metadata={
+                "missing_keys": len(done.unlisted),
+                "preview": dg.MetadataValue.json(done.unlisted[: md.PREVIEW_ROWS]),
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="checksums_verified",
+            passed=not unverified,
+            metadata={
+                "verified_files": figures.verified_files,
+                "unverified_files": len(unverified),
+                "preview": dg.MetadataValue.json(unverified[: md.PREVIEW_ROWS]),
+            },
+        ),
+    ]
 
 
 def _catalog_findings(
     conn: psycopg.Connection, bucket: str, folders: list[str], done: list[Imported]
-) -> tuple[list[tuple[str, int, int]], list[str], catalog_checks.Figures]:
-    """Duplicated codes, unverified checksums and the folders' figures, each one statement
+) -> tuple[
+    dict[str, list[tuple[str, int, int]]], dict[str, list[str]], dict[str, catalog_checks.Figures]
+]:
+    """Duplicated codes, unverified checksums and the figures of each folder, each one statement
     over all the run's folders, planned from statistics refreshed first (so is the next
     run's anti-join)."""
     analyze_after_import(
