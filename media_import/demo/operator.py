@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from media_import.settings import (
 )
 
 STATE_FILE = Path(".demo") / "s3.json"
+TYPE_RE = re.compile(r"^[A-Z0-9]{3}$")  # a code's type segment
 START_HINT = "start it with `./dev demo` (in this folder)"
 
 
@@ -93,19 +95,15 @@ def upload_asset(
     Refuses (DemoError) a folder whose files the import would reject or ignore, unless
     `force`."""
     rules = demo_rules()
-    code_type = code_type or _type_for(folder, rules)
-    if not code_type:
-        raise DemoError(
-            f"{folder!r} is not a type folder: a folder is named for the code type it holds "
-            "(three capital letters or digits, e.g. BRD), or ACH_FOLDER_TYPES maps it to one; "
-            "--code-type T names the type to upload"
-        )
+    # A folder holds its own type (BRD/) or the one ACH_FOLDER_TYPES maps it to (FILE/: FIL);
+    # elsewhere the name's first three letters make a code its files are rejected under.
+    code_type = code_type or _type_for(folder, rules) or folder[:3].upper()
     if not force:
         _refuse_unless_importable(folder, code_type, rules)
     demo = DemoBucket.load(root)
     with _s3_errors(demo):
         client = demo.client()
-        code = _next_code(folder, code_type, _codes_in(client, demo.bucket, folder))
+        code = next_code(folder, code_type, _codes_in(client, demo.bucket, folder))
         rng = random.Random(code)
         objects = sample_asset(folder, code, seed=rng.randrange(1000))
         for o in objects:
@@ -135,8 +133,8 @@ def remove_objects(root: Path, target: str) -> list[str]:
 
 
 def _type_for(folder: str, rules: Rules) -> str | None:
-    allowed = rules.types_allowed_in(folder)
-    return next(iter(allowed)) if len(allowed) == 1 else None
+    allowed = [t for t in rules.types_allowed_in(folder) if TYPE_RE.match(t)]
+    return allowed[0] if len(allowed) == 1 else None
 
 
 def _refuse_unless_importable(folder: str, code_type: str, rules: Rules) -> None:
@@ -157,7 +155,8 @@ def _refuse_unless_importable(folder: str, code_type: str, rules: Rules) -> None
     )
 
 
-def _next_code(folder: str, code_type: str, used: set[str]) -> str:
+def next_code(folder: str, code_type: str, used: set[str]) -> str:
+    """The code the next upload into `folder` takes: the first of a seeded sequence unused."""
     rng = random.Random(f"{folder}:{code_type}")  # the same codes, in order, on every demo
     for _ in range(1000):
         code = f"VO-{code_type}-{rng.randrange(1, 100_000):05d}"
@@ -195,4 +194,9 @@ def _keys_of_code(client: Any, bucket: str, code: str) -> list[str]:
 
 
 def _codes_in(client: Any, bucket: str, folder: str) -> set[str]:
-    return {k.split("/", 1)[1][:12] for k in _keys(client, bucket, f"{folder}/")}
+    return codes_of(_keys(client, bucket, f"{folder}/"))
+
+
+def codes_of(keys: Iterable[str]) -> set[str]:
+    """The inventory codes (first 12 characters of the file names) of `keys`."""
+    return {k.rsplit("/", 1)[-1][:12] for k in keys}

@@ -27,7 +27,7 @@ import psycopg
 
 from media_import.cli.console import is_terminal, strip_ansi
 from media_import.core.inventory import Outcome, judge_key
-from media_import.demo.operator import STATE_FILE, DemoBucket, demo_rules
+from media_import.demo.operator import DemoBucket, codes_of, demo_rules, next_code
 from media_import.devstack import EmbeddedPostgres, LocalS3Server, make_bucket, put_objects
 from media_import.devstack.events import make_queue, notify_bucket_to_queue
 from media_import.devstack.postgres import find_free_port, port_is_free
@@ -56,6 +56,7 @@ class DemoStack:
     database_url: str
     folders: frozenset[str]
     dagster: subprocess.Popen[str]
+    first_upload: str  # the code `demo-upload BRD` uploads first
 
 
 @contextmanager
@@ -85,7 +86,11 @@ def demo_stack(root: Path, verbose: bool = False, echo: bool = True) -> Iterator
         try:
             url = f"http://{UI_HOST}:{port}"
             _wait_for_ui(url, dagster)
-            yield DemoStack(url, os.environ["DATABASE_URL"], _folders_of(archive), dagster)
+            brd_keys = (o.key for o in archive if o.key.startswith("BRD/"))
+            first_upload = next_code("BRD", "BRD", codes_of(brd_keys))
+            yield DemoStack(
+                url, os.environ["DATABASE_URL"], _folders_of(archive), dagster, first_upload
+            )
         finally:
             if echo:
                 print("stopping the UI, the daemon, the S3 server and PostgreSQL...")
@@ -213,16 +218,16 @@ def _show(stack: DemoStack) -> int:
     count_bucket(echo=False)
     print(f"\n{render(latest_summaries(instance, sorted(stack.folders)))}")
     print(f"\n{_catalog_totals(stack.database_url)}")
-    print(OPERATOR_HELP.format(url=url, interval=interval, state=STATE_FILE))
+    print(OPERATOR_HELP.format(url=url, interval=interval, code=stack.first_upload))
     print("Press Ctrl-C to stop the UI, the daemon, the S3 server and PostgreSQL.")
     stack.dagster.wait()
     return 0 if imported else 1
 
 
 OPERATOR_HELP = """
-Try the automation from another terminal (imported within about one sensor interval, {interval}s):
-  .venv/bin/media-import demo-upload BRD           # a new asset: streaming copy, .json, .md5, .pdf
-  .venv/bin/media-import demo-remove VO-BRD-NNNNN  # its code, as demo-upload printed it
+Try the automation from another terminal (sensors tick every {interval}s):
+  .venv/bin/media-import demo-upload BRD            # a new asset, {code}: .mp4, .json, .md5, .pdf
+  .venv/bin/media-import demo-remove {code}   # all its files: the asset is soft-deleted
 Then see {url}/runs and each folder's catalog_records partition."""
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,14 +73,42 @@ def test_run_imports_given_folders_and_records_the_runs(
     sample_bucket: dict[str, str], dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["run", "--folder", "FILE"]) == 0
-    out = capsys.readouterr().out
-    assert "FILE" in out and "BRD" not in out.split("\n", 1)[1]
+    captured = capsys.readouterr()
+    # A progress line and the summary, for a person; Dagster's event logs stay with the run.
+    assert captured.out.splitlines() == [
+        captured.out.splitlines()[0],
+        "folder  found  ignored  rejected  new  skipped  deferred  inserted  soft-deleted  status",
+        "FILE    24     0        0         24   0        0         24        0             ok",
+    ]
+    assert captured.out.startswith("[1/1] FILE: importing... ok (")
+    assert captured.err == ""
     assets, files, _ = _catalog_counts(sample_bucket["DATABASE_URL"])
     assert (assets, files) == (6, 24)
     instance = dg.DagsterInstance.get()
     runs = instance.get_runs(dg.RunsFilter(tags={"media_import/launched_by": "cli"}))
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]
     assert runs[0].tags["dagster/partition"] == "FILE"
+    logged = instance.all_logs(runs[0].run_id)
+    assert any(e.dagster_event and e.dagster_event.event_type_value == "STEP_START" for e in logged)
+
+
+def test_json_prints_only_the_summary_and_verbose_adds_dagsters_logs_without_colours(
+    sample_bucket: dict[str, str], dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--folder", "BRD", "--json"]) == 0
+    captured = capsys.readouterr()
+    (brd,) = json.loads(captured.out)
+    assert brd["folder"] == "BRD" and brd["status"] == "warnings" and captured.err == ""
+    assert (brd["inserted_files"], brd["deferred"], brd["soft_deleted_files"]) == (24, 1, 0)
+    assert brd["rejected"] == 8 and brd["failed_checks"] == [
+        "no_rejected_assets",
+        "no_rejected_files",
+    ]
+
+    assert main(["run", "--folder", "BRD", "--verbose"]) == 0
+    captured = capsys.readouterr()
+    assert "STEP_SUCCESS" in captured.err  # Dagster's event log lines
+    assert "\x1b[" not in captured.err + captured.out  # not a terminal: no colour codes
 
 
 def test_run_without_folders_imports_every_folder_and_dry_run_writes_nothing(
@@ -124,6 +154,51 @@ def test_unreachable_database_names_the_setting_and_hides_the_password(
     err = capsys.readouterr().err
     assert "DATABASE_URL" in err and "s3cr3t" not in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    assert "Connection refused" in err  # libpq's cause, not only its hint
+
+
+def _settings_error(argv: list[str], capfd: pytest.CaptureFixture[str]) -> str:
+    """The command's one line on stderr (whatever wrote there: Dagster's loggers too), after
+    exit status 2 within a few seconds."""
+    started = time.monotonic()
+    assert main(argv) == 2
+    elapsed = time.monotonic() - started
+    captured = capfd.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert "Traceback" not in captured.err and elapsed < 5, (elapsed, captured.err)
+    return captured.err.strip()
+
+
+def test_an_instance_variable_missing_is_one_message(
+    sample_bucket: dict[str, str],
+    dagster_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("DAGSTER_POSTGRES_URL")
+    line = _settings_error(["run", "--folder", "FILE"], capfd)
+    assert line == (
+        "media-import: DAGSTER_POSTGRES_URL is not set: the Dagster instance "
+        f"({dagster_home / 'dagster.yaml'}) reads it"
+    )
+    monkeypatch.delenv("DAGSTER_HOME")
+    assert "DAGSTER_HOME is not set" in _settings_error(["run", "--folder", "FILE"], capfd)
+
+
+def test_an_unreachable_instance_database_is_one_message_at_once(
+    sample_bucket: dict[str, str],
+    dagster_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    closed_port: int,
+) -> None:
+    url = f"postgresql://dagster:s3cr3t@127.0.0.1:{closed_port}/dagster"
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", url)
+    for argv in (["run", "--folder", "FILE"], ["backfill", "--folder", "FILE"]):
+        line = _settings_error(argv, capfd)
+        assert line.startswith("media-import: cannot connect to the Dagster instance's database")
+        assert "DAGSTER_POSTGRES_URL" in line and "Connection refused" in line
+        assert "s3cr3t" not in line
 
 
 def test_unreachable_endpoint_and_missing_bucket_name_the_setting(
