@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 
 from media_import.core.inventory import DEFAULT_EXCLUDED_FOLDERS, folder_of
@@ -9,6 +14,7 @@ from media_import.core.partition_keys import folder_to_partition_key
 from media_import.samples.archive import build_sample_archive
 from media_import_tests.pipeline.conftest import IMPORT_JOB
 
+REPO = Path(__file__).resolve().parents[2]
 IMPORT_ASSETS = {"s3_objects", "validated_inventory", "new_media_files", "catalog_records"}
 CHECKS = {
     ("validated_inventory", "no_rejected_files"),
@@ -114,3 +120,37 @@ def test_sidecar_connections_and_pipelining_come_from_the_environment(s3_env, mo
     # The planning processes read with the same settings.
     job = s3.planning_job(resources_from_env()["catalog"].process_config_and_initialize())
     assert (job.concurrency, job.s3.pipeline_depth) == (256, 1)
+
+
+def test_dg_check_defs_loads_the_project(s3_env):
+    """`dg check defs`, Dagster's own check of a dg project ([tool.dg] in pyproject.toml),
+    loads the code location cleanly: what `dg dev` and the demo serve."""
+    venv = Path(sys.executable).parent
+    env = {**os.environ, "VIRTUAL_ENV": str(venv.parent)}  # the project's environment
+    done = subprocess.run(
+        [str(venv / "dg"), "check", "defs"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "All definitions loaded successfully." in output
+    assert "Warning" not in output and "warning" not in output, output
+
+
+def test_every_import_asset_shares_the_one_backfill_policy(s3_env):
+    """One policy object for the four import assets: the launch dialog's 'varying backfill
+    policies' notice (Dagster 1.13's UI compares the assets' policy objects as received,
+    so it shows whenever several assets are chosen) is not about this project."""
+    from media_import.defs.importing import assets
+
+    policies = {
+        id(getattr(assets, name).backfill_policy): getattr(assets, name).backfill_policy
+        for name in sorted(IMPORT_ASSETS)
+    }
+    assert list(policies.values()) == [dg.BackfillPolicy.single_run()]
+    assert len(policies) == 1
