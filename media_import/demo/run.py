@@ -60,12 +60,17 @@ class DemoStack:
 
 
 @contextmanager
-def demo_stack(root: Path, verbose: bool = False, echo: bool = True) -> Iterator[DemoStack]:
-    """Start PostgreSQL, the S3 server (seeded, its events sent to a queue) and `dg dev`;
-    stop them all on exit. The environment is set for this process too (the demo's
-    commands and the benchmarks read the instance and the catalog through it)."""
+def demo_stack(
+    root: Path, verbose: bool = False, echo: bool = True, state_root: Path | None = None
+) -> Iterator[DemoStack]:
+    """Start PostgreSQL, the S3 server (seeded, its events sent to a queue) and `dg dev` for
+    the project in `root`; stop them all on exit. The demo's state (data, logs, where its S3
+    server is) lives in `state_root`/.demo (default: the project's). The environment is set
+    for this process too (the demo's commands and the benchmarks read the instance and the
+    catalog through it)."""
     say = print if echo else _silent
-    state = root / ".demo"
+    state_root = state_root or root
+    state = state_root / ".demo"
     state.mkdir(exist_ok=True)
     with (
         EmbeddedPostgres(state / "postgres") as pg,
@@ -79,10 +84,12 @@ def demo_stack(root: Path, verbose: bool = False, echo: bool = True) -> Iterator
         queue_url = make_queue(s3.endpoint_url, DEMO_QUEUE, **KEYS)
         notify_bucket_to_queue(s3.endpoint_url, DEMO_BUCKET, queue_url, **KEYS)
         os.environ.update(_environment(s3, pg, root, queue_url))
-        DemoBucket(s3.endpoint_url, DEMO_BUCKET, KEYS["access_key"], KEYS["secret_key"]).save(root)
+        DemoBucket(s3.endpoint_url, DEMO_BUCKET, KEYS["access_key"], KEYS["secret_key"]).save(
+            state_root
+        )
         port = _port("DEMO_UI_PORT", 3000) or find_free_port()
         say(f"starting the Dagster UI and daemon (dg dev; their logs: {LOG_FILE})...")
-        dagster = _start_dagster(root, port, verbose)
+        dagster = _start_dagster(root, state_root / LOG_FILE, port, verbose)
         try:
             url = f"http://{UI_HOST}:{port}"
             _wait_for_ui(url, dagster)
@@ -95,7 +102,7 @@ def demo_stack(root: Path, verbose: bool = False, echo: bool = True) -> Iterator
             if echo:
                 print("stopping the UI, the daemon, the S3 server and PostgreSQL...")
             _stop(dagster)
-            DemoBucket.forget(root)
+            DemoBucket.forget(state_root)
 
 
 def _silent(*_: object) -> None:
@@ -133,7 +140,7 @@ def _folders_of(archive: list[SampleObject]) -> frozenset[str]:
     return frozenset(v.folder for v in verdicts if v.outcome is not Outcome.IGNORED and v.folder)
 
 
-def _start_dagster(root: Path, port: int, verbose: bool) -> subprocess.Popen[str]:
+def _start_dagster(root: Path, log_file: Path, port: int, verbose: bool) -> subprocess.Popen[str]:
     """`dg dev` for this project, its output (and its runs') to the log file, and to the
     console when verbose; colour codes only to a terminal."""
     venv = Path(sys.executable).parent
@@ -148,7 +155,7 @@ def _start_dagster(root: Path, port: int, verbose: bool) -> subprocess.Popen[str
         bufsize=1,
         start_new_session=True,
     )
-    log = (root / LOG_FILE).open("w")
+    log = log_file.open("w")
     echo = sys.stdout if verbose else None
     threading.Thread(target=_pump, args=(process.stdout, log, echo), daemon=True).start()
     return process
@@ -169,7 +176,7 @@ def _wait_for_ui(url: str, process: subprocess.Popen[str], timeout: float = 120)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"dg dev exited during start-up; see {LOG_FILE}")
+            raise RuntimeError("dg dev exited during start-up; see its log (.demo/dagster.log)")
         try:
             with urllib.request.urlopen(f"{url}/server_info", timeout=2):
                 return

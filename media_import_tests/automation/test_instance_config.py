@@ -36,6 +36,9 @@ def test_runs_are_queued_within_limits(shipped_instance):
         "limit": 1,
     }
     assert limits["dagster/backfill"]["limit"] < queue.max_concurrent_runs
+    # A sensor's run starts within a second of being queued (docs/benchmarks.md: the demo's
+    # upload-to-catalog latency).
+    assert shipped_instance.run_coordinator.dequeue_interval_seconds == 1
 
 
 def test_crashed_and_overlong_runs_are_failed_and_retried(shipped_instance):
