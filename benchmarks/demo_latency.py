@@ -32,6 +32,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "demo_latency.json"
 FOLDER = "BRD"
+LOAD: list[float] = []  # the machine's 1-minute load average before and after the uploads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +62,7 @@ def measure(uploads: int, rng: random.Random) -> list[dict[str, float]]:
         _wait(lambda: _imported(stack.database_url) >= stack.folders, 300, "the seeded imports")
         instance = instance_from_env()
         interval = float(_sensor_interval())
+        LOAD.append(os.getloadavg()[0])
         samples = []
         for number in range(1, uploads + 1):
             time.sleep(rng.uniform(0, interval))  # a random moment of the sensors' cycle
@@ -71,6 +73,7 @@ def measure(uploads: int, rng: random.Random) -> list[dict[str, float]]:
             run = _run_of(instance, started)
             samples.append(_sample(started, done, run))
             print(f"{number}/{uploads} {code}: {done - started:.2f} s", flush=True)
+        LOAD.append(os.getloadavg()[0])
         return samples
 
 
@@ -138,6 +141,7 @@ def summarise(samples: list[dict[str, float]]) -> dict[str, Any]:
         "measured": _measured(),
         "uploads": len(samples),
         "sensor_interval_seconds": float(_sensor_interval()),
+        "load_average": [round(x, 2) for x in LOAD],
         "summary": summary,
         "samples": [{k: round(v, 3) for k, v in s.items()} for s in samples],
     }

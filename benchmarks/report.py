@@ -133,3 +133,41 @@ def render_markdown(cases: list[Any], info: dict[str, str]) -> str:
     ]
     body = [line for case in cases for line in render_case(case)]
     return "\n".join(head + body)
+
+
+LATENCY_PARTS = (
+    ("total", "upload to catalog row"),
+    ("detect", "detect: until a sensor requested the run"),
+    ("queue_launch", "queue and launch: until the run started in its process"),
+    ("run", "run: until the row was there"),
+)
+
+
+def render_demo_latency(results: dict[str, Any]) -> list[str]:
+    """The section of `python -m benchmarks.demo_latency`'s results (docs/demo_latency.json)."""
+    summary = results["summary"]
+    interval = results["sensor_interval_seconds"]
+    lines = [
+        "### Demo: upload to catalog",
+        "",
+        f"Measured {results['measured']} by `python -m benchmarks.demo_latency`: "
+        f"{results['uploads']} uploads of a complete asset into the demo's BRD/ (its stack: "
+        f"`dg dev` with its daemon, sensors every {interval:g} s, moto's S3 and SQS, the "
+        "embedded PostgreSQL), each at a random moment of the sensors' cycle, timed from the "
+        "start of the upload to the asset's catalog row.",
+        "",
+        "| part | median s | 95th percentile s | max s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for key, label in LATENCY_PARTS:
+        part = summary[key]
+        lines.append(f"| {label} | {part['median']:.2f} | {part['p95']:.2f} | {part['max']:.2f} |")
+    load = results.get("load_average")
+    if load:
+        lines += [
+            "",
+            f"The machine's load average (1 min) was {load[0]:.1f} when the uploads began and "
+            f"{load[1]:.1f} when they ended: the run's process start, the larger part of *queue "
+            "and launch*, slows with a busy machine.",
+        ]
+    return lines

@@ -363,8 +363,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_results(out: Path, cases: list[Case], info: dict[str, str], pg_version: str) -> None:
+    from benchmarks.report import render_demo_latency
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(cases, info, pg_version))
+    text = render(cases, info, pg_version)
+    latency = out.with_name("demo_latency.json")  # benchmarks.demo_latency's results
+    if latency.exists():
+        text += "\n" + "\n".join(render_demo_latency(json.loads(latency.read_text())))
+    out.write_text(text + "\n" if not text.endswith("\n") else text)
     machine_info = {**info, "postgresql": pg_version}
     out.with_suffix(".json").write_text(
         json.dumps({"machine": machine_info, "cases": [c.__dict__ for c in cases]}, indent=2) + "\n"
