@@ -126,10 +126,9 @@ def latest_summaries(instance: dg.DagsterInstance, folders: Iterable[str]) -> li
 
 
 def _latest(instance: dg.DagsterInstance, folder: str) -> FolderSummary:
-    from dagster._core.event_api import PartitionKeyFilter  # the storage API's own argument
-
     partition = folder_to_partition_key(folder)
     summary = FolderSummary(folder, run_id="", success=True)
+    runs: dict[str, str] = {}  # asset -> the run of its latest materialisation of the folder
     for asset in IMPORT_ASSETS:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]),
@@ -137,19 +136,26 @@ def _latest(instance: dg.DagsterInstance, folder: str) -> FolderSummary:
         ).records
         if records and records[0].asset_materialization is not None:
             _add_metadata(summary, records[0].asset_materialization)
-            summary.run_id = records[0].run_id
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        _check_keys(), partition_filter=PartitionKeyFilter(key=partition)
-    )
-    summary.failed_checks = sorted(k.name for k, r in latest.items() if r.status.value == "FAILED")
+            summary.run_id = runs[asset] = records[0].run_id
+    summary.failed_checks = _failed_checks(instance, runs, partition)
     return summary
 
 
-def _check_keys() -> list[dg.AssetCheckKey]:
-    from media_import.defs.importing import assets
-
-    definitions: list[dg.AssetsDefinition] = [getattr(assets, a) for a in IMPORT_ASSETS]
-    return [spec.key for d in definitions for spec in d.check_specs]
+def _failed_checks(instance: dg.DagsterInstance, runs: dict[str, str], partition: str) -> list[str]:
+    """The checks of the folder's partition that failed in the runs of its latest
+    materialisations (each asset emits its own checks)."""
+    failed = set()
+    for run_id in set(runs.values()):
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            evaluation = entry.dagster_event.event_specific_data  # type: ignore[union-attr]
+            asset = evaluation.asset_key.path[-1]  # type: ignore[union-attr]
+            if (
+                runs.get(asset) == run_id
+                and evaluation.partition == partition  # type: ignore[union-attr]
+                and not evaluation.passed  # type: ignore[union-attr]
+            ):
+                failed.add(evaluation.check_name)  # type: ignore[union-attr]
+    return sorted(failed)
 
 
 def _add_metadata(summary: FolderSummary, materialization: dg.AssetMaterialization) -> None:

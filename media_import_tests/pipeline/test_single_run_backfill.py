@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.event_api import PartitionKeyFilter  # the storage API's own argument
 
+from media_import.cli.summary import latest_summaries
 from media_import.defs.importing.partitions import register_folders
 from media_import_tests.pipeline.conftest import IMPORT_JOB, make_asset
 
@@ -101,6 +102,11 @@ def test_a_rejection_in_one_folder_fails_the_run_check_not_the_other_folders(pip
         for folder in ("BRD", "VHS")
     }
     assert {f: r.status.value for f, r in latest.items()} == {"BRD": "FAILED", "VHS": "SUCCEEDED"}
+    # The summary the demo prints reads the same, folder by folder.
+    brd, vhs = latest_summaries(pipeline.instance, ["BRD", "VHS"])
+    assert (brd.status, brd.rejected, brd.inserted) == ("warnings", 1, 0)
+    assert brd.failed_checks == ["no_rejected_files"]
+    assert (vhs.status, vhs.rejected, vhs.inserted, vhs.failed_checks) == ("ok", 0, 4, [])
 
 
 def _metadata_by_partition(result: dg.ExecuteInProcessResult, node: str) -> dict[str, dict]:
