@@ -102,6 +102,9 @@ def test_a_rejection_in_one_folder_fails_the_run_check_not_the_other_folders(pip
         for folder in ("BRD", "VHS")
     }
     assert {f: r.status.value for f, r in latest.items()} == {"BRD": "FAILED", "VHS": "SUCCEEDED"}
+    # ...each against its partition's latest materialisation (else the UI shows it missing).
+    infos = storage.get_asset_check_partition_info([key])
+    assert {i.partition_key: i.is_current for i in infos} == {"BRD": True, "VHS": True}
     # The summary the demo prints reads the same, folder by folder.
     brd, vhs = latest_summaries(pipeline.instance, ["BRD", "VHS"])
     assert (brd.status, brd.rejected, brd.inserted) == ("warnings", 1, 0)

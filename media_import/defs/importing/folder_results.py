@@ -5,9 +5,10 @@ partition through `add_asset_metadata(..., partition_key=...)`, so every folder'
 that folder's counts; only figures about the run as a whole go on the `MaterializeResult`,
 shared by all its partitions. An `AssetCheckResult` has no partition in Dagster 1.13 (a step
 over a range evaluates it once, for no partition), so such a step reports each folder's check
-outcome as an `AssetCheckEvaluation` of that folder's partition, and yields each check's
-(empty) output itself, as Dagster does for an `AssetCheckResult`; a step over one folder
-returns plain `AssetCheckResult`s.
+outcome as an `AssetCheckEvaluation` of that folder's partition, pointing at the partition's
+materialisation (the UI counts a partition's check as current only then) and yields each
+check's (empty) output itself, all as Dagster does for an `AssetCheckResult`; a step over one
+folder returns plain `AssetCheckResult`s.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
+
+# Not exported by Dagster 1.13, which builds it only for an AssetCheckResult of a step over one
+# partition; a step over several builds it here, the same way.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData as TargetMaterialization,
+)
 
 from media_import.core.partition_keys import folder_to_partition_key
 
@@ -49,6 +56,7 @@ def emit(
         yield dg.Output(None, output_name=output_name)
     specs = {spec.name: spec for spec in selected.values()}
     for folder, result in results.items():
+        target = _materialization(context, folder_to_partition_key(folder))
         for check in result.checks:
             spec = specs.get(check.check_name or "")
             if spec is None:
@@ -62,4 +70,20 @@ def emit(
                 description=check.description,
                 blocking=spec.blocking,
                 partition=folder_to_partition_key(folder),
+                target_materialization_data=target,
             )
+
+
+def _materialization(
+    context: dg.AssetExecutionContext, partition: str
+) -> TargetMaterialization | None:
+    """The partition's latest materialisation: the one this step just recorded."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    record = records[0]
+    return TargetMaterialization(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
