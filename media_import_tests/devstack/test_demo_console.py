@@ -18,8 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _project_copy(root: Path) -> Path:
-    """What `dg dev` and the demo read from a clone: pyproject.toml and dagster_home/."""
+    """What `dg dev` and the demo read from a clone: pyproject.toml, the package (linked),
+    and dagster_home/."""
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    (root / "media_import").symlink_to(REPO / "media_import")
     (root / "dagster_home").mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
     return root
