@@ -1,7 +1,7 @@
 """`media-import`: the command a cron-launched deployment (or an engineer) calls.
 
     media-import run [--folder F ...] [--dry-run] [--safe-run] [--json] [--verbose]
-    media-import backfill [--folder F ...]
+    media-import backfill [--folder F ...] [--verbose]
     media-import demo [--verbose]
     media-import demo-upload FOLDER | demo-remove KEY-OR-CODE   (while the demo runs)
 
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--workspace", default="workspace.yaml", help="the Dagster workspace file to load"
     )
+    backfill.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     demo = commands.add_parser(
         "demo", help="start a local PostgreSQL, S3 server and the Dagster UI with a sample archive"
     )
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(verbose=args.verbose)
         if args.command == "backfill":
-            return _backfill(args.folder, args.workspace)
+            return _backfill(args.folder, args.workspace, args.verbose)
         if args.command in ("demo-upload", "demo-remove"):
             return _operate(args)
         return _run(args)
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _backfill(folders: list[str], workspace: str) -> int:
+def _backfill(folders: list[str], workspace: str, verbose: bool) -> int:
     from pathlib import Path
 
     from dotenv import load_dotenv
@@ -111,7 +112,7 @@ def _backfill(folders: list[str], workspace: str) -> int:
     load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
     from media_import.cli.backfill import submit_backfill
 
-    return submit_backfill(folders, Path(workspace).resolve())
+    return submit_backfill(folders, Path(workspace).resolve(), verbose)
 
 
 def _operate(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -253,7 +254,10 @@ def test_backfill_queues_one_run_per_folder_for_the_daemon_and_can_be_repeated(
 ) -> None:
     workspace = str(REPO / "workspace.yaml")
     assert main(["backfill", "--folder", "BRD", "--folder", "FILE", "--workspace", workspace]) == 0
-    assert "backfilling 2 folder(s): BRD, FILE" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "backfilling 2 folder(s): BRD, FILE"
+    assert re.fullmatch(r"queued \(backfill \w+\): the daemon .* starts the runs", out[1])
+    assert len(out) == 2  # dagster's own output only with --verbose
 
     instance = dg.DagsterInstance.get()
     runs = instance.get_runs(dg.RunsFilter(tags={"media_import/launched_by": "cli"}))
@@ -264,7 +268,9 @@ def test_backfill_queues_one_run_per_folder_for_the_daemon_and_can_be_repeated(
     assert {r.job_name for r in runs} == {"import_folder"}
 
     # Again: another backfill, queued the same way (the import itself is idempotent).
-    assert main(["backfill", "--folder", "BRD", "--workspace", workspace]) == 0
+    assert main(["backfill", "--folder", "BRD", "--workspace", workspace, "--verbose"]) == 0
+    assert "Launched backfill job" in (verbose := capsys.readouterr().out)
+    assert "\x1b[" not in verbose  # not a terminal: no colour codes
     runs = instance.get_runs(dg.RunsFilter(tags={"media_import/launched_by": "cli"}))
     assert len(runs) == 3 and len({r.tags["dagster/backfill"] for r in runs}) == 2
 
