@@ -5,6 +5,7 @@ and the demo can switch its faults on and off directly:
 
 - `refuse_logins`: every password is refused;
 - `free_bytes`: writes beyond that many bytes fail with "no space left on device";
+- `read_only`: storing, renaming, deleting and making directories are refused (550);
 - `mlsd=False`: a server without MLSD/MLST (listings fall back to NLST, SIZE and MDTM);
 - `stop()` in the middle of a transfer: the server goes down, its connections are cut.
 
@@ -28,6 +29,7 @@ from media_import.storage.remote import RemoteConfig
 HOST = "127.0.0.1"
 POLL_S = 0.05
 PERMISSIONS = "elradfmwMT"  # everything: list, read, write, rename, mkdir, delete, mtime
+WRITE_PERMISSIONS = "adfmwMT"
 
 
 class LocalFtpServer:
@@ -50,6 +52,7 @@ class LocalFtpServer:
         self.mlsd = mlsd
         self.refuse_logins = False
         self.free_bytes: int | None = None
+        self.read_only = False
         self._requested_port = port
         self._port: int | None = None
         self._server: Any = None
@@ -191,6 +194,11 @@ class LocalFtpServer:
                 if owner.refuse_logins:
                     raise AuthenticationFailed("Authentication failed.")
                 super().validate_authentication(username, password, handler)
+
+            def has_perm(self, username: str, perm: str, path: str | None = None) -> bool:
+                if owner.read_only and perm in WRITE_PERMISSIONS:
+                    return False
+                return super().has_perm(username, perm, path)
 
         authorizer = Authorizer()
         authorizer.add_user(self.username, self.password, str(self.root), perm=PERMISSIONS)

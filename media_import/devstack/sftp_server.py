@@ -5,6 +5,7 @@ can switch its faults on and off directly:
 
 - `refuse_logins`: every password and key is refused;
 - `free_bytes`: writes beyond that many bytes fail with "no space left on device";
+- `read_only`: creating, writing, renaming and removing fail with "permission denied";
 - `posix_rename`: False refuses the posix-rename extension (as servers without it do);
 - `stop()` in the middle of a transfer: the server goes down, its connections are cut;
 - `restart(new_host_key=True)`: the same port with a new host key.
@@ -46,6 +47,7 @@ class LocalSftpServer:
         self.refuse_logins = False
         self.free_bytes: int | None = None
         self.posix_rename = True
+        self.read_only = False
         self._authorized = [asyncssh.import_public_key(k) for k in authorized_keys]
         self._requested_port = port
         self._port: int | None = None
@@ -221,6 +223,11 @@ class _SftpServer(asyncssh.SFTPServer):
         super().__init__(chan, chroot=str(owner.root).encode())
         self._owner = owner
 
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        if pflags & _WRITING:
+            self._refuse_if_read_only()
+        return super().open(path, pflags, attrs)
+
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         self._owner._take_space(len(data))
         return super().write(file_obj, offset, data)
@@ -228,4 +235,25 @@ class _SftpServer(asyncssh.SFTPServer):
     def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         if not self._owner.posix_rename:
             raise asyncssh.SFTPOpUnsupported("posix-rename is switched off on this server")
+        self._refuse_if_read_only()
         super().posix_rename(oldpath, newpath)
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._refuse_if_read_only()
+        super().rename(oldpath, newpath)
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        self._refuse_if_read_only()
+        super().mkdir(path, attrs)
+
+    def remove(self, path: bytes) -> None:
+        self._refuse_if_read_only()
+        super().remove(path)
+
+    def _refuse_if_read_only(self) -> None:
+        # Permission bits would not do: the tests may run as root, which ignores them.
+        if self._owner.read_only:
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+
+_WRITING = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
