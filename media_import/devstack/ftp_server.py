@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 import secrets
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -165,6 +166,7 @@ class LocalFtpServer:
         attributes: dict[str, Any] = {
             "authorizer": self._authorizer(),
             "abstracted_fs": _quota_fs(self),
+            "dtp_handler": _disk_full_reply(base.dtp_handler),
             "banner": "media_import devstack FTP server",
             "permit_foreign_addresses": False,
         }
@@ -231,6 +233,23 @@ def _quota_fs(owner: LocalFtpServer) -> type:
             return _CountedFile(file, owner) if set(mode) & set("wa+") else file
 
     return QuotaFS
+
+
+def _disk_full_reply(base: type) -> type:
+    """pyftpdlib's data channel, answering a write that failed for want of space with 452 (as
+    FTP servers do): pyftpdlib itself loses the error number and answers "426 None"."""
+
+    class DataChannel(base):  # type: ignore[misc, valid-type]
+        def handle_error(self) -> None:
+            cause = getattr(sys.exc_info()[1], "__cause__", None)
+            if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+                log = logging.getLogger("pyftpdlib").warning
+                self._resp = ("452 No space left on device; transfer aborted.", log)
+                self.close()
+                return
+            super().handle_error()
+
+    return DataChannel
 
 
 class _CountedFile:
