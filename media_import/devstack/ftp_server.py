@@ -169,6 +169,7 @@ class LocalFtpServer:
             "dtp_handler": _disk_full_reply(base.dtp_handler),
             "banner": "media_import devstack FTP server",
             "permit_foreign_addresses": False,
+            "auth_failed_timeout": 0.1,  # pyftpdlib's 3 s would only slow the tests down
         }
         if not self.mlsd:
             attributes["proto_cmds"] = {

@@ -101,7 +101,8 @@ class HostKeyCheck:
             return (list(self.expected.keys), [], [])
         known = asyncssh.read_known_hosts(str(self.known_hosts))
         trusted, cas, revoked, *_ = known.match(host, addr, port)
-        self.expected = HostKeyPins(tuple(trusted))
+        # An entry can match by name and by address: name each key once.
+        self.expected = HostKeyPins(tuple(dict.fromkeys(trusted)))
         self.listed = bool(trusted or cas or revoked)
         return (trusted, cas, revoked)
 

@@ -68,7 +68,12 @@ class SftpDirectory(RemoteDirectory):
             self._conn = self._loop.run(self._open(check, client_key))
             self._sftp = self._run(self._conn.start_sftp_client())
             with self._translate("open directory", self.config.directory or "."):
-                return self._run(self._sftp.realpath(self.config.directory or "."))
+                base = self._run(self._sftp.realpath(self.config.directory or "."))
+                if not self._run(self._sftp.isdir(base)):
+                    raise RemoteFileNotFound(
+                        f"the directory {self.config.directory!r} does not exist on {self.url}"
+                    )
+                return base
         except BaseException as error:
             self._disconnect()
             raise _connect_error(self.config, check, error) from None
