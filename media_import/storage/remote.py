@@ -56,7 +56,8 @@ class RemoteConfig(BaseModel):
     `known_hosts` (a file); `insecure_accept_any_host_key` is for throwaway demo servers only.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Inputs stay out of validation errors: a plain-text password may be among them.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     scheme: Scheme
     host: str = Field(min_length=1)
@@ -81,15 +82,19 @@ class RemoteConfig(BaseModel):
         The URL's path is the directory as the server names it; without one, the login
         directory. A password in the URL is refused: pass it as `password`.
         """
-        parts = urlsplit(url)
-        if parts.password is not None:
+        if _has_password(url):
             raise ValueError("the URL contains a password: remove it and pass it as password")
+        parts = urlsplit(url)
         if parts.scheme not in DEFAULT_PORTS:
             raise ValueError(f"URL scheme must be sftp, ftp or ftps, not {parts.scheme!r}")
+        try:
+            port = parts.port
+        except ValueError as error:
+            raise ValueError(f"the URL's port is not valid: {error}") from None
         values: dict[str, object] = {
             "scheme": parts.scheme,
             "host": parts.hostname or "",
-            "port": parts.port,
+            "port": port,
             "directory": unquote(parts.path),
         }
         if parts.username:
@@ -125,6 +130,14 @@ class RemoteConfig(BaseModel):
         else:
             _check_ftp(self, has_key)
         return self
+
+
+def _has_password(url: str) -> bool:
+    """`user:password@` before the host. Checked on the raw text: a password with `#`, `?` or
+    `/` in it would otherwise be cut into a host, port or path and end up in a message."""
+    _, separator, rest = url.partition("://")
+    userinfo, at, _ = rest.partition("@")
+    return bool(separator and at and ":" in userinfo)
 
 
 def _check_sftp(config: RemoteConfig, has_key: bool) -> None:
