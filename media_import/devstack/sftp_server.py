@@ -40,6 +40,7 @@ class LocalSftpServer:
         password: str | None = None,
         authorized_keys: Iterable[str] = (),
         port: int | None = None,
+        host_key_type: str = "ssh-ed25519",
     ) -> None:
         self.root = Path(root).absolute()
         self.username = username
@@ -51,7 +52,7 @@ class LocalSftpServer:
         self._authorized = [asyncssh.import_public_key(k) for k in authorized_keys]
         self._requested_port = port
         self._port: int | None = None
-        self._host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self._host_key = asyncssh.generate_private_key(host_key_type)
         self._loop: LoopThread | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
@@ -142,11 +143,13 @@ class LocalSftpServer:
             conn.abort()
         await acceptor.wait_closed()
 
-    def restart(self, new_host_key: bool = False) -> LocalSftpServer:
-        """Stop, then listen again on the same port, with a new host key if asked."""
+    def restart(self, new_host_key: bool = False, key_type: str | None = None) -> LocalSftpServer:
+        """Stop, then listen again on the same port; with a new host key if asked (of another
+        type with `key_type`, e.g. "ecdsa-sha2-nistp256")."""
         self.stop()
-        if new_host_key:
-            self._host_key = asyncssh.generate_private_key("ssh-ed25519")
+        if new_host_key or key_type:
+            algorithm = key_type or self._host_key.get_algorithm()
+            self._host_key = asyncssh.generate_private_key(algorithm)
         return self.start()
 
     def __enter__(self) -> LocalSftpServer:

@@ -153,8 +153,9 @@ class SftpDirectory(RemoteDirectory):
         # no file in between, but never a partial one.
         try:
             self._run(self._client.rename(source, target))
-        except asyncssh.SFTPFailure:
-            if not self._run(self._client.isfile(target)):
+        except asyncssh.SFTPError as error:
+            lost = isinstance(error, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection)
+            if lost or not self._run(self._client.isfile(target)):
                 raise
             self._run(self._client.remove(target))
             self._run(self._client.rename(source, target))
@@ -166,9 +167,8 @@ class SftpDirectory(RemoteDirectory):
         try:
             self._run(self._client.mkdir(path))
         except asyncssh.SFTPError as error:
-            if isinstance(error, asyncssh.SFTPConnectionLost):
-                raise
-            if not self._run(self._client.isdir(path)):
+            lost = isinstance(error, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection)
+            if lost or not self._run(self._client.isdir(path)):
                 raise
 
     @contextlib.contextmanager

@@ -82,6 +82,15 @@ def test_a_changed_host_key_is_refused(sftp_server: LocalSftpServer) -> None:
         pass
 
 
+def test_a_new_key_of_another_type_is_refused(sftp_server: LocalSftpServer) -> None:
+    pinned = sftp_server.remote_config()
+    sftp_server.restart(key_type="ecdsa-sha2-nistp256")
+    with pytest.raises(HostKeyMismatch, match="no host key of the pinned type"):
+        open_remote(pinned)
+    with open_remote(sftp_server.remote_config()):  # the new key, pinned
+        pass
+
+
 def test_a_fingerprint_pin_that_does_not_match(sftp_server: LocalSftpServer) -> None:
     wrong = fingerprint(asyncssh.generate_private_key("ssh-ed25519"))
     with pytest.raises(HostKeyMismatch) as mismatch:
