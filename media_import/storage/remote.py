@@ -202,6 +202,7 @@ class RemoteDirectory(ABC):
             return sorted(self._list(path), key=lambda e: e.name)
 
     def stat(self, path: str) -> RemoteEntry:
+        """The entry of one file or directory."""
         with self._guard("stat", path):
             return self._stat(self._abs(path))
 

@@ -44,6 +44,7 @@ T = TypeVar("T")
 # high-latency link busy.
 READ_CHUNK_BYTES = 4 << 20
 KEEPALIVE_INTERVAL_S = 15.0
+CLOSE_TIMEOUT_S = 2.0
 _NO_SPACE = re.compile(r"space|quota", re.IGNORECASE)
 
 
@@ -109,7 +110,8 @@ class SftpDirectory(RemoteDirectory):
         if loop is None:
             return
         if conn is not None:
-            conn.abort()
+            with contextlib.suppress(Exception):
+                loop.run(_close(conn), timeout=CLOSE_TIMEOUT_S)
         loop.close()
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -191,6 +193,12 @@ class SftpDirectory(RemoteDirectory):
             raise _sftp_error(self.url, self.config.username, operation, path, error) from None
         except (OSError, asyncssh.Error) as error:
             raise RemoteConnectionLost(_lost_message(self.url, operation, path, error)) from None
+
+
+async def _close(conn: asyncssh.SSHClientConnection) -> None:
+    """Say goodbye to the server; a broken connection just times out."""
+    conn.close()
+    await conn.wait_closed()
 
 
 class _PinnedClient(asyncssh.SSHClient):
