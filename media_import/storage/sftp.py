@@ -348,7 +348,11 @@ def _sftp_error(
         )
     if isinstance(error, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
         return RemoteConnectionLost(_lost_message(url, operation, path, error))
-    return RemoteOperationFailed(f"{url} refused {operation} {path}: {reason}")
+    hint = ""
+    if operation == "write" and isinstance(error, asyncssh.SFTPFailure):
+        # OpenSSH's server answers a full disk or quota with a bare "Failure".
+        hint = f"; check the free space and quota on the server, and that {user!r} may write there"
+    return RemoteOperationFailed(f"{url} refused {operation} {path}: {reason}{hint}")
 
 
 def _entry(name: str, attrs: asyncssh.SFTPAttrs) -> RemoteEntry:
