@@ -15,7 +15,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from media_import.devstack import LocalFtpServer, LocalSftpServer
+from media_import.devstack.ftp_server import LocalFtpServer
+from media_import.devstack.sftp_server import LocalSftpServer
 
 
 @dataclass(frozen=True)

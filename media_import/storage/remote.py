@@ -34,7 +34,6 @@ from media_import.storage.errors import (
     TransientRemoteError,
     is_transient,
 )
-from media_import.storage.host_keys import parse_pins
 
 _logger = logging.getLogger(__name__)
 
@@ -117,6 +116,9 @@ class RemoteConfig(BaseModel):
     @classmethod
     def _host_key_parses(cls, value: str | None) -> str | None:
         if value is not None:
+            # Imported here: asyncssh takes a while to import, and FTP does not need it.
+            from media_import.storage.host_keys import parse_pins
+
             parse_pins(value)
         return value
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from media_import.devstack import LocalFtpServer, LocalSftpServer
+from media_import.devstack.ftp_server import LocalFtpServer
+from media_import.devstack.sftp_server import LocalSftpServer
 from media_import.storage import RemoteUnreachable, open_remote
 
 THREAD_NAMES = ("sftp-server", "ftp-server", "sftp 127.0.0.1")

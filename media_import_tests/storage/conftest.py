@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from media_import.devstack import LocalFtpServer, LocalSftpServer
+from media_import.devstack.ftp_server import LocalFtpServer
+from media_import.devstack.sftp_server import LocalSftpServer
 from media_import.storage import RemoteConfig, RemoteDirectory, open_remote
 
 SCHEMES = ["sftp", "ftp", "ftps"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from media_import.devstack import LocalSftpServer
+from media_import.devstack.sftp_server import LocalSftpServer
 from media_import.storage import (
     RemoteConnectionLost,
     RemoteDirectory,

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from media_import.devstack import LocalFtpServer, LocalSftpServer, find_free_port
+from media_import.devstack import find_free_port
+from media_import.devstack.ftp_server import LocalFtpServer
+from media_import.devstack.sftp_server import LocalSftpServer
 from media_import.storage import (
     RemoteAuthFailed,
     RemoteCertificateError,

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from media_import.devstack import LocalSftpServer
+from media_import.devstack.sftp_server import LocalSftpServer
 from media_import.storage import (
     HostKeyMismatch,
     HostKeyNotPinned,

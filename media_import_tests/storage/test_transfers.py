@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from media_import.devstack import LocalFtpServer
+from media_import.devstack.ftp_server import LocalFtpServer
 from media_import.storage import (
     RemoteDirectory,
     RemoteFileNotFound,
