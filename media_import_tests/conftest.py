@@ -32,6 +32,9 @@ from media_import.core.credentials import CHAIN_VARIABLES
 from media_import.devstack import EmbeddedPostgres, LocalS3Server, make_bucket, put_objects
 from media_import.devstack.s3server import s3_client
 
+# SFTP/FTP servers on loopback: sftp_server, ftp_server, ftps_server, sftp_client_key.
+pytest_plugins = ["media_import_tests.remote_servers"]
+
 
 @dataclass(frozen=True)
 class PgServer:
