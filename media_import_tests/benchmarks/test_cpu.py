@@ -16,12 +16,15 @@ busy, idle = float(sys.argv[1]), float(sys.argv[2])
 start = time.process_time()
 while time.process_time() - start < busy:
     pass
+print("idle", flush=True)
 time.sleep(idle)
 """
 
 
 def spawn(busy: float, idle: float) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", _WORKER, str(busy), str(idle)])
+    return subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(busy), str(idle)], stdout=subprocess.PIPE
+    )
 
 
 def test_a_process_tree_is_charged_its_cpu_and_an_idle_one_nothing():
@@ -42,7 +45,8 @@ def test_a_process_tree_is_charged_its_cpu_and_an_idle_one_nothing():
 
 def test_what_ran_before_sampling_is_not_counted():
     early = spawn(0.8, 1.0)
-    time.sleep(1.0)  # its CPU is spent by now
+    # Its CPU is spent once it says so: on a loaded machine that takes longer than 0.8 s.
+    assert early.stdout is not None and early.stdout.readline() == b"idle\n"
     with cpu.CpuSampler({"early": cpu.tree(early.pid)}, 0.05) as s:
         early.wait()
     assert s.total()["early"] < 0.2
