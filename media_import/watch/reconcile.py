@@ -207,7 +207,7 @@ class _Lanes:
     def _list(self, i: int) -> None:
         after, end = self.bounds[i]
         try:
-            pages = self.bucket.list_batches(start_after=after, until=end, parsing=self.parsing)
+            pages = self.bucket.list_batches(start_after=after, until=end)
             for batch in pages:
                 with self.parsing:
                     within, reached = (batch, False) if end is None else _up_to(batch, end)
