@@ -31,7 +31,6 @@ from psycopg import sql
 from media_import.devstack import EmbeddedPostgres, LocalS3Server, make_bucket, put_objects
 from media_import.devstack.s3server import s3_client
 
-
 # What the AWS default credential chain reads from the environment.
 CHAIN_VARIABLES = (
     "AWS_ACCESS_KEY_ID",
