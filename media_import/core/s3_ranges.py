@@ -88,9 +88,11 @@ def _take(ranges: list[_Range], r: _Range, page: Page, idle: int) -> None:
         r.batches.append(batch)
     if page.last:
         r.done = True
-        # Nothing lies beyond this page: the ranges after it are empty (unless being listed).
+        # Nothing lies beyond the page's last key: ranges starting there are empty.
+        end_of_listing = page.last_key or r.after
         for later in ranges[ranges.index(r) + 1 :]:
-            later.done = later.done or not later.busy
+            if later.after >= end_of_listing and not later.busy:
+                later.done = True
     if r.done:
         return
     first, last = page.batch.column("key")[0].as_py(), page.last_key

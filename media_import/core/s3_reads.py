@@ -101,8 +101,22 @@ async def _read(store: Any, config: S3Config, read: RangeRead) -> bytes | Except
         if problem is None:
             return body
         if attempt >= BODY_ATTEMPTS:
-            return BodyMismatch(read.key, f"{problem} ({attempt} reads)")
+            return await _changed(store, config, read) or BodyMismatch(
+                read.key, f"{problem} ({attempt} reads)"
+            )
         await asyncio.sleep(RETRY_WAIT_S * attempt)
+
+
+async def _changed(store: Any, config: S3Config, read: RangeRead) -> ObjectReadError | None:
+    """ObjectGone when the object is no longer the listed version (the cause of a mismatch)."""
+    try:
+        meta = await obstore.head_async(store, read.key)
+    except Exception as exc:
+        return object_failure(config, read.key, exc)
+    etag = (meta.get("e_tag") or "").strip('"')
+    if read.etag and etag != read.etag:
+        return ObjectGone(read.key, "overwritten since it was listed")
+    return None
 
 
 async def _get(store: Any, read: RangeRead) -> bytes:
