@@ -125,7 +125,7 @@ class SeaweedFS:
             ]
         else:
             args.append(f"-s3.port={self.port}")
-        log = open(self.directory / "weed.log", "wb")  # noqa: SIM115 (kept open for the process)
+        log = open(self.directory / "weed.log", "wb")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         try:
             self._wait_ready()
