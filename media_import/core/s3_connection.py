@@ -18,6 +18,8 @@ masked.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import lru_cache
@@ -119,7 +121,12 @@ def no_credentials_message(config: S3Config) -> str:
 
 
 def open_store(config: S3Config, concurrency: int) -> S3Store:
-    """The obstore client for the bucket. Raises StorageError without any credentials."""
+    """The obstore client for the bucket, one per process and configuration, so that its
+    connections are reused from folder to folder. Raises StorageError without credentials."""
+    return _cached(("obstore", config, concurrency), lambda: _new_store(config, concurrency))
+
+
+def _new_store(config: S3Config, concurrency: int) -> S3Store:
     from obstore.store import S3Store
 
     endpoint = bucket_endpoint(config)
@@ -201,6 +208,22 @@ def _session(profile_name: str | None) -> Any:
     return boto3.session.Session(profile_name=profile_name)
 
 
+def _shared_session(profile_name: str | None) -> Any:
+    """One session per profile: its loaded service models serve every client made from it."""
+    return _cached(("session", profile_name), lambda: _session(profile_name))
+
+
+_cache: dict[tuple[Any, ...], Any] = {}
+_cache_lock = threading.RLock()  # a client is made with a session from the cache
+
+
+def _cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = make()
+        return _cache[key]
+
+
 def effective_region(config: S3Config) -> str:
     """The configured region, else the profile's, else us-east-1."""
     if config.region:
@@ -251,11 +274,16 @@ def aws_endpoint(region: str, use_ssl: bool = True) -> str:
 
 def botocore_client(config: S3Config) -> Any:
     """A botocore S3 client with the same endpoint, credentials, TLS and proxy settings, and
-    botocore's standard retry mode (backoff with jitter) for `max_attempts` attempts."""
+    botocore's standard retry mode (backoff with jitter) for `max_attempts` attempts; one per
+    process and configuration (building one loads S3's service model: a fraction of a second)."""
+    return _cached(("botocore", config), lambda: _new_client(config))
+
+
+def _new_client(config: S3Config) -> Any:
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    session = _session(None if config.has_keys else config.profile_name)
+    session = _shared_session(None if config.has_keys else config.profile_name)
     secret = config.secret_access_key.get_secret_value() if config.secret_access_key else None
     token = config.session_token.get_secret_value() if config.session_token else None
     verify: bool | str | None = config.verify

@@ -79,13 +79,18 @@ def list_in_ranges(
 def _take(ranges: list[_Range], r: _Range, page: Page, idle: int) -> None:
     """Add a page to its range; end the range, or cut what is left of it for idle workers."""
     batch = page.batch
+    beyond = None
     if r.end is not None and batch.num_rows:
         keys = batch.column("key")
         if keys[-1].as_py() >= r.end:
-            batch = batch.filter(pc.less_equal(keys, r.end))  # UTF-8 byte order, as S3's
+            within = pc.less_equal(keys, r.end)  # UTF-8 byte order, as S3's
+            beyond = batch.filter(pc.invert(within))
+            batch = batch.filter(within)
             r.done = True
     if batch.num_rows:
         r.batches.append(batch)
+    if beyond is not None and beyond.num_rows:
+        _absorb(ranges, r, beyond, page.last_key)
     if page.last:
         r.done = True
         # Nothing lies beyond the page's last key: ranges starting there are empty.
@@ -109,6 +114,28 @@ def _take(ranges: list[_Range], r: _Range, page: Page, idle: int) -> None:
     ends = [*cuts[1:], r.end]
     ranges[at + 1 : at + 1] = [_Range(a, e) for a, e in zip(cuts, ends, strict=True)]
     r.end = cuts[0]
+
+
+def _absorb(ranges: list[_Range], r: _Range, beyond: pa.RecordBatch, last: str | None) -> None:
+    """The page's keys past its range are every key up to `last` from where the next ranges
+    start: they fill those ranges (while none of them is being listed) instead of being
+    asked for again."""
+    assert last is not None
+    for later in ranges[ranges.index(r) + 1 :]:
+        if later.busy or later.done or later.batches:
+            return
+        keys = beyond.column("key")
+        if later.end is not None and last >= later.end:
+            within = pc.less_equal(keys, later.end)
+            taken, beyond = beyond.filter(within), beyond.filter(pc.invert(within))
+            later.done = True
+        else:
+            taken, beyond = beyond, beyond.slice(0, 0)
+            later.after = last
+        if taken.num_rows:
+            later.batches.append(taken)
+        if not later.done:
+            return
 
 
 def page_apart(first: str, last: str, count: int, end: str | None, wanted: int) -> list[str]:

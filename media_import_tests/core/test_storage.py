@@ -113,9 +113,7 @@ def test_guessed_cuts_land_a_page_apart_on_numbered_keys():
 # -- reads pinned to the listing --------------------------------------------------------------
 
 
-def test_an_object_overwritten_between_listing_and_reading_is_not_half_read(
-    s3_server, bucket, put
-):
+def test_an_object_overwritten_between_listing_and_reading_is_not_half_read(s3_server, bucket, put):
     put("BRD/VO-BRD-00001.json", b'{"version": 1}')
     put("BRD/VO-BRD-00001.pdf", b"%PDF-1.4 version 1")
     put("BRD/VO-BRD-00001.mp4", b"video version 1")
@@ -174,7 +172,10 @@ def test_requests_go_where_aws_and_custom_endpoints_expect_them():
     def at(bucket: str, **extra: Any) -> str:
         return bucket_endpoint(S3Config(bucket, **extra))
 
-    assert at("media-archive", region="eu-west-1") == "https://media-archive.s3.eu-west-1.amazonaws.com"
+    assert (
+        at("media-archive", region="eu-west-1")
+        == "https://media-archive.s3.eu-west-1.amazonaws.com"
+    )
     # Dots: AWS's wildcard certificate covers one label only, so the bucket goes in the path.
     assert at("media.archive.prod", region="eu-west-1") == "https://s3.eu-west-1.amazonaws.com"
     assert at("media-archive", region="eu-west-1", force_path_style=True) == (
