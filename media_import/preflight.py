@@ -64,5 +64,7 @@ def preflight(env: Mapping[str, str]) -> tuple[S3Config, str]:
     except StorageError as exc:
         raise SettingsError(str(exc)) from None
     except S3Unavailable as exc:
+        if exc.unreachable:  # no connection after every retry: the address, most likely
+            raise SettingsError(str(exc)) from None
         raise ServiceUnavailable(str(exc)) from None
     return config, url

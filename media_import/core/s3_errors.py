@@ -55,10 +55,30 @@ _UNREACHABLE = (
     "tcp connect",
 )
 _TLS = ("certificate", "ssl", "tls", "handshake")
+_NO_CONNECTION = (
+    "connection refused",
+    "error trying to connect",
+    "dns error",
+    "failed to lookup",
+    "name or service not known",
+    "could not connect",
+    "tcp connect",
+    "error sending request",
+    "endpoint url",
+)
 
 
 class S3Unavailable(ConnectionError):
-    """The endpoint still failed after the client's retries: down, overloaded or unreachable."""
+    """The endpoint still failed after the client's retries: down, overloaded or unreachable.
+    `unreachable`: no connection could be made at all (a wrong endpoint can cause that; an
+    overloaded one answers)."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+    def __reduce__(self) -> tuple[type[S3Unavailable], tuple[str, bool]]:
+        return (type(self), (str(self), self.unreachable))
 
 
 class ObjectReadError(Exception):
@@ -171,4 +191,6 @@ def raise_for_run(config: S3Config, exc: BaseException) -> None:
     if message is not None:
         raise StorageError(message) from exc
     if is_transient(exc):
-        raise S3Unavailable(unreachable_message(config, exc)) from exc
+        status, _ = status_and_code(exc)
+        unreachable = status is None and any(s in str(exc).lower() for s in _NO_CONNECTION)
+        raise S3Unavailable(unreachable_message(config, exc), unreachable) from exc
