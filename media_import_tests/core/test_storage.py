@@ -209,3 +209,11 @@ def test_the_resource_hides_its_secrets_once_resolved(monkeypatch):
     resource = resources_from_env()["s3"].process_config_and_initialize()
     assert resource.aws_secret_access_key == "sentinel-secret"
     assert "sentinel" not in f"{resource!r} {resource} {resource.config()!r}"
+    # The event queue's resource shares the connection fields and hides them the same way.
+    from media_import.defs.automation.resources import event_queue_from_env
+
+    monkeypatch.setenv("S3_EVENTS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/q")
+    queue = event_queue_from_env().process_config_and_initialize()
+    assert queue.aws_secret_access_key == "sentinel-secret"
+    shown = f"{queue!r} {queue.open().config!r}"
+    assert "sentinel" not in shown and "AKIAEXAMPLE" in shown

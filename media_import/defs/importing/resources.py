@@ -236,13 +236,9 @@ class ImportSettings(dg.ConfigurableResource):
         return build_rules(self.excluded_folders, self.allowed_extensions, self.folder_types)
 
 
-def resources_from_env() -> dict[str, dg.ConfigurableResource]:
-    """Resources wired to the environment, original variable names included.
-
-    Values are EnvVar references, resolved when a run starts: changing `.env` needs no code
-    change, and the secrets never appear in the run's stored configuration.
-    """
-    s3 = S3BucketResource(
+def s3_resource_from_env() -> S3BucketResource:
+    """The bucket's resource, its dagster-aws fields fed from the usual environment names."""
+    return S3BucketResource(
         bucket=dg.EnvVar(first_set(BUCKET_VARS) or BUCKET_VARS[0]),
         endpoint_url=env_var_if_set(*ENDPOINT_VARS),
         region_name=env_var_if_set(*REGION_VARS),
@@ -253,6 +249,15 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         ca_bundle=env_var_if_set("AWS_CA_BUNDLE"),
         **s3_tuning_from_env(),
     )
+
+
+def resources_from_env() -> dict[str, dg.ConfigurableResource]:
+    """Resources wired to the environment, original variable names included.
+
+    Values are EnvVar references, resolved when a run starts: changing `.env` needs no code
+    change, and the secrets never appear in the run's stored configuration.
+    """
+    s3 = s3_resource_from_env()
     if first_set(("DATABASE_URL",)) or not first_set(("DB_HOST",)):
         catalog = CatalogDatabase(url=dg.EnvVar("DATABASE_URL"))
     else:
