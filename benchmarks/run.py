@@ -79,7 +79,11 @@ class MotoEndpoint:
         return self
 
     def put(self, key: str, body: bytes) -> None:
-        self._backend.put_object(self.bucket, key, body)
+        stored = self._backend.put_object(self.bucket, key, body)
+        # Computed now: moto computes an object's ETag on first use, reading its body without
+        # the lock its GETs take, so a GET racing the first listing can leave it the empty
+        # body's MD5 for good (an upload over HTTP computes it at once).
+        _ = stored.etag
 
     def __exit__(self, *exc: object) -> None:
         self._server.stop()
