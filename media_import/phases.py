@@ -69,8 +69,10 @@ def discover_folder(
     one fails)."""
     # Read before listing: whatever the sensors saw change up to now is in this listing.
     generation = watch.current_generation(conn, bucket.name, folder)
+    # Its previous listing's ranges cut this one, so their pages are fetched side by side.
+    bounds = [r.upto for r in listing.staged_ranges(conn, bucket.name, folder) if r.upto]
     staged = discovery.stage_folder(
-        bucket.list_batches(prefix=f"{folder}/"),
+        bucket.list_folder(folder, bounds),
         conn,
         bucket.name,
         folder,

@@ -34,9 +34,10 @@ from types import TracebackType
 import psycopg
 
 from media_import.concurrency import DEFAULT_FOLDER_WORKERS, map_folders
-from media_import.core.storage import Bucket, S3Config
+from media_import.core.storage import DEFAULT_LIST_CONCURRENCY, Bucket, S3Config
 from media_import.db import listing, scope, session
 from media_import.phases import Plan, plan_folder
+from media_import.settings import redact_url
 
 # Folders planned whole holding fewer considered keys than this together are planned in the
 # run process: below it, starting workers costs more than it spreads (5k keys plan in ~0.4 s).
@@ -49,10 +50,14 @@ DEFAULT_PLAN_PROCESSES = min(os.cpu_count() or 1, DEFAULT_FOLDER_WORKERS)
 class PlanningJob:
     """What a worker needs to plan folders: the bucket and the catalog database."""
 
-    s3: S3Config
+    s3: S3Config  # its secrets are SecretStr: masked in its repr
     concurrency: int
     page_size: int
     conninfo: str
+    list_concurrency: int = DEFAULT_LIST_CONCURRENCY
+
+    def __repr__(self) -> str:
+        return f"PlanningJob(s3={self.s3!r}, conninfo={redact_url(self.conninfo)!r})"
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,7 @@ def serve(channel: Connection) -> None:
     _end_with_parent()
     try:
         job: PlanningJob = channel.recv()
-        bucket = Bucket(job.s3, job.concurrency, job.page_size)
+        bucket = Bucket(job.s3, job.concurrency, job.page_size, job.list_concurrency)
         with contextlib.ExitStack() as stack:
             conn: psycopg.Connection | None = None
             while (folder := channel.recv()) is not None:

@@ -32,6 +32,10 @@ class SettingsError(ValueError):
     """A missing or malformed setting; the message names it."""
 
 
+class ServiceUnavailable(RuntimeError):
+    """A service the run needs is down or overloaded: not a setting to fix; try again later."""
+
+
 def first_set(names: tuple[str, ...], env: Mapping[str, str] | None = None) -> str | None:
     """The name of the first variable among `names` that is set and not blank."""
     env = os.environ if env is None else env
@@ -42,6 +46,30 @@ def env_value(names: tuple[str, ...], env: Mapping[str, str] | None = None) -> s
     env = os.environ if env is None else env
     name = first_set(names, env)
     return env[name].strip() if name else None
+
+
+def s3_tuning_from_env(env: Mapping[str, str] | None = None) -> dict[str, bool | int]:
+    """The S3 settings beyond the endpoint, bucket and credentials that the environment sets
+    (unset ones keep their defaults): S3_FORCE_PATH_STYLE, AWS_MAX_ATTEMPTS (botocore's
+    name), S3_CONCURRENCY, S3_LIST_CONCURRENCY."""
+    env = os.environ if env is None else env
+    found: dict[str, bool | int] = {}
+    if env_value(("S3_FORCE_PATH_STYLE",), env):
+        found["force_path_style"] = truthy(env.get("S3_FORCE_PATH_STYLE"))
+    for field, name in (
+        ("max_attempts", "AWS_MAX_ATTEMPTS"),
+        ("concurrency", "S3_CONCURRENCY"),
+        ("list_concurrency", "S3_LIST_CONCURRENCY"),
+    ):
+        value = env_value((name,), env)
+        if value:
+            try:
+                found[field] = int(value)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+            if found[field] < 1:
+                raise SettingsError(f"{name} must be at least 1, not {value!r}")
+    return found
 
 
 def truthy(value: str | None) -> bool:

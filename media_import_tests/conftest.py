@@ -28,12 +28,31 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from media_import.core.credentials import CHAIN_VARIABLES
 from media_import.devstack import EmbeddedPostgres, LocalS3Server, make_bucket, put_objects
 from media_import.devstack.s3server import s3_client
 
 # SFTP/FTP servers on loopback: sftp_server, ftp_server, ftps_server, sftp_client_key.
 pytest_plugins = ["media_import_tests.remote_servers"]
+
+# What the AWS default credential chain reads from the environment.
+CHAIN_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_DEFAULT_REGION",
+)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from media_import.settings import SettingsError
+from media_import.settings import ServiceUnavailable, SettingsError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"media-import: {exc}", file=sys.stderr)
         return 2
+    except ServiceUnavailable as exc:
+        print(f"media-import: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

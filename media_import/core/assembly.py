@@ -160,12 +160,12 @@ def sidecar_reads(groups: Iterable[CodeGroup]) -> list[RangeRead]:
     for group in groups:
         for f in group.new_files:
             if f.role in (Role.METADATA, Role.CHECKSUM):
-                reads[f.key] = RangeRead(f.key)
+                reads[f.key] = RangeRead(f.key, None, f.size, f.etag)
             elif f.role is Role.QC_REPORT:
                 # S3 answers any range of an empty object with 416: read those whole (0 bytes).
-                reads[f.key] = RangeRead(f.key, PDF_HEAD_BYTES if f.size else None)
+                reads[f.key] = RangeRead(f.key, PDF_HEAD_BYTES if f.size else None, f.size, f.etag)
         for f in group.of_role(Role.CHECKSUM):
-            reads.setdefault(f.key, RangeRead(f.key))
+            reads.setdefault(f.key, RangeRead(f.key, None, f.size, f.etag))
     return list(reads.values())
 
 
@@ -188,25 +188,29 @@ def checksum_entries(
 
 def files_to_hash(
     groups: Iterable[CodeGroup], bodies: Mapping[str, bytes | Exception]
-) -> list[str]:
-    """Files whose MD5 must be computed from their bytes because their ETag cannot stand in:
-    new files listed in any .md5 sidecar, and any file listed in a new .md5 sidecar."""
-    keys: list[str] = []
+) -> list[RangeRead]:
+    """Files whose MD5 must be computed from their bytes: new files listed in any .md5
+    sidecar, and any file listed in a new .md5 sidecar, unless the ETag equals the listed MD5.
+    An ETag that differs is no evidence: a multipart upload's, or an SSE-KMS or SSE-C
+    object's 32-hex ETag, is not the object's MD5, and the listing does not say which an
+    object is; its bytes decide."""
+    reads: list[RangeRead] = []
     for group in groups:
-        if all(plain_md5_etag(f.etag) is not None for f in group.files):
-            continue  # every ETag stands in for its MD5: no need to parse the checksum files
-        listed = {e.filename for e in _readable_entries(group.of_role(Role.CHECKSUM), bodies)}
+        checksums = group.of_role(Role.CHECKSUM)
+        if not checksums:
+            continue
+        listed = {e.filename: e.md5 for e in _readable_entries(checksums, bodies)}
         listed_by_new = {
             e.filename
             for e in _readable_entries(group.of_role(Role.CHECKSUM, new_only=True), bodies)
         }
-        keys.extend(
-            f.key
-            for f in group.files
-            if plain_md5_etag(f.etag) is None
-            and (filename_of(f.key) in listed_by_new or (f.is_new and filename_of(f.key) in listed))
-        )
-    return keys
+        for f in group.files:
+            name = filename_of(f.key)
+            if name not in listed or plain_md5_etag(f.etag) == listed[name]:
+                continue
+            if name in listed_by_new or f.is_new:
+                reads.append(RangeRead(f.key, None, f.size, f.etag))
+    return reads
 
 
 def _readable_entries(
@@ -422,12 +426,12 @@ def _verified_files(
 
 
 def _actual_md5(f: Candidate, md5s: Mapping[str, str | Exception]) -> str:
-    etag_md5 = plain_md5_etag(f.etag)
-    if etag_md5:
-        return etag_md5
     computed = md5s.get(f.key)
-    if isinstance(computed, str):
+    if isinstance(computed, str):  # hashed: its bytes, whatever its ETag says
         return computed
+    etag_md5 = plain_md5_etag(f.etag)
+    if etag_md5 and computed is None:  # not hashed: its ETag equals the MD5 it is checked against
+        return etag_md5
     raise _Reject(
         Rule.CHECKSUM_MISMATCH,
         f"cannot read {filename_of(f.key)} to verify its checksum: {computed}",

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from pydantic import SecretStr
 
 # SQS's limit per ReceiveMessage and per DeleteMessageBatch call.
 SQS_BATCH_LIMIT = 10
@@ -29,12 +30,22 @@ _AWS_QUEUE_URL_RE = re.compile(r"^https://(?:sqs\.)?([a-z0-9-]+)\.(?:queue\.)?am
 
 @dataclass(frozen=True)
 class QueueConfig:
+    """The queue and how to reach it; secrets are SecretStr (masked in the repr)."""
+
     queue_url: str
     endpoint_url: str | None = None
     region: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    profile_name: str | None = None
+    verify: bool | str | None = None  # False, a CA bundle's path, or None: botocore's default
+
+    def __post_init__(self) -> None:
+        for name in ("secret_access_key", "session_token"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, SecretStr(value) if value else None)
 
 
 @dataclass(frozen=True)
@@ -157,13 +168,15 @@ def queue_region(config: QueueConfig) -> str | None:
 
 def _sqs_client(config: QueueConfig) -> Any:
     # A Session of its own: boto3's default session is not thread-safe to create clients from.
-    return boto3.session.Session().client(
+    secret, token = config.secret_access_key, config.session_token
+    return boto3.session.Session(profile_name=config.profile_name).client(
         "sqs",
         endpoint_url=config.endpoint_url or None,
         region_name=queue_region(config),
+        verify=config.verify,
         aws_access_key_id=config.access_key_id or None,
-        aws_secret_access_key=config.secret_access_key or None,
-        aws_session_token=config.session_token or None,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
+        aws_session_token=token.get_secret_value() if token else None,
         config=Config(
             connect_timeout=CONNECT_TIMEOUT_S,
             read_timeout=READ_TIMEOUT_S,

@@ -56,7 +56,7 @@ DEFAULT_TICK_SECONDS = 25.0
 # bounds memory (~200 bytes a key held: 1M keys in 8 lanes, ~120k keys, ~25 MB; chosen by
 # measurement, more lanes ahead were not faster).
 DEFAULT_LANE_KEYS = 10_000
-DEFAULT_LANES = 8
+DEFAULT_LANES = 32
 # Lanes parsing and judging their pages at once; the others wait for their pages meanwhile,
 # or for a slot. Lanes are for round trips (AWS: ~100 ms a page); against a near endpoint the
 # pages are CPU work, and eight threads contending for the GIL over it cost more: listing 1M
@@ -207,7 +207,7 @@ class _Lanes:
     def _list(self, i: int) -> None:
         after, end = self.bounds[i]
         try:
-            pages = self.bucket.list_batches(start_after=after, until=end, parsing=self.parsing)
+            pages = self.bucket.list_batches(start_after=after, until=end)
             for batch in pages:
                 with self.parsing:
                     within, reached = (batch, False) if end is None else _up_to(batch, end)

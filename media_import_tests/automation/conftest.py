@@ -28,9 +28,9 @@ class Watch:
             "s3": S3BucketResource(
                 bucket=env["BUCKET_NAME"],
                 endpoint_url=env["S3_ENDPOINT_URL"],
-                region=env["AWS_REGION"],
-                access_key_id=env["AWS_ACCESS_KEY_ID"],
-                secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                region_name=env["AWS_REGION"],
+                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
                 list_page_size=5,  # many pages from few objects: chunking is visible
             ),
             "catalog": CatalogDatabase(url=env["DATABASE_URL"]),
@@ -38,9 +38,9 @@ class Watch:
             "s3_events": S3EventQueue(
                 queue_url=queue_url,
                 endpoint_url=env["S3_ENDPOINT_URL"],
-                region=env["AWS_REGION"],
-                access_key_id=env["AWS_ACCESS_KEY_ID"],
-                secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                region_name=env["AWS_REGION"],
+                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             ),
         }
         self._defs: dg.Definitions | None = None

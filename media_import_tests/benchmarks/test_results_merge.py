@@ -73,4 +73,7 @@ def test_the_first_import_gets_a_table_of_its_cpu_by_phase():
     assert "| validation | 0.10 | 0.2 | 0.0 | 0.0 | - |" in text
     # Results measured before CPU was sampled render without the table.
     del first["cpu_seconds"]
-    assert "CPU-seconds" not in render_markdown([Case("10k", "moto", {"first_import": first})], {})
+    text = render_markdown([Case("10k", "moto", {"first_import": first})], {})
+    assert "CPU-seconds by phase" not in text
+    # ...and with no client CPU per 1,000 objects either.
+    assert "| 1. first import (all new) | 5.00 | 2,000 | - |" in text

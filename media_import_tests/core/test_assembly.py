@@ -75,6 +75,10 @@ def cand(
     )
 
 
+def keys(reads: list[RangeRead]) -> list[str]:
+    return [r.key for r in reads]
+
+
 def group(*files: Candidate, catalogued: str | None = None) -> CodeGroup:
     code = files[0].inventory_code
     [result] = group_candidates(files, {code: catalogued} if catalogued else {})
@@ -411,7 +415,7 @@ def test_files_to_hash_lists_only_listed_files_without_plain_etag() -> None:
         )
     }
     # The .md5 is new, so even the catalogued file it lists is verified against its bytes.
-    assert files_to_hash([g], bodies) == [V_MP4, "BRD/VO-BRD-00012_old.pdf", V_PDF]
+    assert keys(files_to_hash([g], bodies)) == [V_MP4, "BRD/VO-BRD-00012_old.pdf", V_PDF]
 
 
 def test_files_to_hash_skips_groups_whose_md5_is_unreadable() -> None:
@@ -423,12 +427,35 @@ def test_files_to_hash_skips_groups_whose_md5_is_unreadable() -> None:
 
 def test_md5_verified_by_computed_md5_for_multipart_etag() -> None:
     g, reads = video_asset(mp4_etag=f'"{MULTIPART}"')
-    assert files_to_hash([g], reads.bodies) == [V_MP4]
+    assert keys(files_to_hash([g], reads.bodies)) == [V_MP4]
     plan = plan_group(g, Reads(bodies=reads.bodies, md5s={V_MP4: MP4_MD5}), NOW)
     assert plan.decision is Decision.IMPORT
     mp4 = next(f for f in plan.files if f.key == V_MP4)
     assert (mp4.md5, mp4.md5_source, mp4.md5_verified) == (MP4_MD5, "md5sum", True)
     assert mp4.etag == f'"{MULTIPART}"'
+
+
+def test_a_32_hex_etag_that_differs_is_no_evidence_the_bytes_decide() -> None:
+    """An SSE-KMS or SSE-C object's ETag looks like an MD5 and is not one: one that differs
+    from the .md5 sidecar's checksum sends the object to be hashed, and its bytes decide."""
+    g, reads = video_asset(mp4_etag=OTHER_MD5)
+    to_hash = files_to_hash([g], reads.bodies)
+    assert [(r.key, r.size, r.etag) for r in to_hash] == [(V_MP4, 100, OTHER_MD5)]
+    plan = plan_group(g, Reads(bodies=reads.bodies, md5s={V_MP4: MP4_MD5}), NOW)
+    assert plan.decision is Decision.IMPORT
+    mp4 = next(f for f in plan.files if f.key == V_MP4)
+    assert (mp4.md5, mp4.md5_source, mp4.md5_verified) == (MP4_MD5, "md5sum", True)
+    # Hashed and still different: a mismatch, with the bytes' MD5 named.
+    plan = plan_group(g, Reads(bodies=reads.bodies, md5s={V_MP4: OTHER_MD5}), NOW)
+    assert_rejected(plan, Rule.CHECKSUM_MISMATCH, OTHER_MD5)
+
+
+def test_an_etag_equal_to_the_listed_md5_verifies_without_reading_the_bytes() -> None:
+    g, reads = video_asset(mp4_etag=MP4_MD5)
+    assert files_to_hash([g], reads.bodies) == []
+    plan = plan_group(g, reads, NOW)
+    mp4 = next(f for f in plan.files if f.key == V_MP4)
+    assert (mp4.md5, mp4.md5_source, mp4.md5_verified) == (MP4_MD5, "md5sum", True)
 
 
 def test_computed_md5_mismatch_rejects() -> None:
@@ -592,12 +619,13 @@ def test_sidecar_reads() -> None:
     reads = sidecar_reads([new, attach])
     assert sorted(reads, key=lambda r: r.key) == sorted(
         [
-            RangeRead(V_JSON),
-            RangeRead(V_MD5),
-            RangeRead(V_PDF, PDF_HEAD_BYTES),
+            # Each with its listed size and ETag, which the read is checked against.
+            RangeRead(V_JSON, None, 100),
+            RangeRead(V_MD5, None, 100),
+            RangeRead(V_PDF, PDF_HEAD_BYTES, 100),
             # The catalogued .md5 is read to verify the late file; nothing else catalogued is.
-            RangeRead("BRD/VO-BRD-00013.md5"),
-            RangeRead("BRD/VO-BRD-00013_late.pdf", PDF_HEAD_BYTES),
+            RangeRead("BRD/VO-BRD-00013.md5", None, 100),
+            RangeRead("BRD/VO-BRD-00013_late.pdf", PDF_HEAD_BYTES, 100),
         ],
         key=lambda r: r.key,
     )

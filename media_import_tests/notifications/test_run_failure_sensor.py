@@ -47,7 +47,7 @@ def test_a_failed_step_is_emailed_with_job_folder_run_and_error(
     assert f"Run:    {UI_URL}runs/{run.run_id}\n" in mail.body
     assert "Steps failed: ['s3_objects']" in mail.body
     assert "\nStep s3_objects:\n" in mail.body
-    assert "NoSuchBucket" in mail.body
+    assert "does not exist" in mail.body and "(check BUCKET_NAME)" in mail.body
     assert "\nRun:\n" not in mail.body  # the run's own error would repeat the step's
     assert "Debug source" not in mail.body
     assert "Stack Trace" not in mail.body and 'File "' not in mail.body

@@ -102,24 +102,29 @@ def test_worker_counts_come_from_the_environment(s3_env, monkeypatch):
     assert (settings.folder_workers, settings.insert_workers, settings.plan_processes) == (5, 4, 0)
 
 
-def test_sidecar_connections_and_pipelining_come_from_the_environment(s3_env, monkeypatch):
-    from media_import.core.s3_get import DEFAULT_CONNECTIONS, DEFAULT_PIPELINE_DEPTH
+def test_s3_tuning_comes_from_the_environment(s3_env, monkeypatch):
+    from media_import.core.storage import DEFAULT_CONCURRENCY, DEFAULT_LIST_CONCURRENCY
     from media_import.defs.importing.resources import resources_from_env
 
-    for name in ("S3_CONCURRENCY", "S3_PIPELINE_DEPTH"):
+    for name in ("S3_CONCURRENCY", "S3_LIST_CONCURRENCY", "S3_FORCE_PATH_STYLE"):
         monkeypatch.delenv(name, raising=False)
     bucket = resources_from_env()["s3"].process_config_and_initialize().open()
-    assert (bucket.concurrency, bucket.config.pipeline_depth) == (
-        DEFAULT_CONNECTIONS,
-        DEFAULT_PIPELINE_DEPTH,
+    assert (bucket.concurrency, bucket.list_concurrency, bucket.config.force_path_style) == (
+        DEFAULT_CONCURRENCY,
+        DEFAULT_LIST_CONCURRENCY,
+        False,
     )
-    monkeypatch.setenv("S3_CONCURRENCY", "256")
-    monkeypatch.setenv("S3_PIPELINE_DEPTH", "1")
+    monkeypatch.setenv("S3_CONCURRENCY", "64")
+    monkeypatch.setenv("S3_LIST_CONCURRENCY", "4")
+    monkeypatch.setenv("S3_FORCE_PATH_STYLE", "true")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     s3 = resources_from_env()["s3"].process_config_and_initialize()
-    assert (s3.open().concurrency, s3.open().config.pipeline_depth) == (256, 1)
+    opened = s3.open()
+    assert (opened.concurrency, opened.list_concurrency) == (64, 4)
+    assert (opened.config.force_path_style, opened.config.max_attempts) == (True, 3)
     # The planning processes read with the same settings.
     job = s3.planning_job(resources_from_env()["catalog"].process_config_and_initialize())
-    assert (job.concurrency, job.s3.pipeline_depth) == (256, 1)
+    assert (job.concurrency, job.list_concurrency, job.s3) == (64, 4, opened.config)
 
 
 def test_dg_check_defs_loads_the_project(s3_env):

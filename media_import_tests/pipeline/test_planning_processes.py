@@ -12,8 +12,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from media_import.core.s3_get import S3Unavailable
-from media_import.core.storage import Bucket, S3Config
+from media_import.core.storage import Bucket, S3Config, S3Unavailable
 from media_import.db import session
 from media_import.db.migrate import migrate
 from media_import.defs.importing.partitions import register_folders

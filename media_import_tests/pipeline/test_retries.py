@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import obstore.exceptions
+import socket
+
 import psycopg
 import pytest
 
-from media_import.core.s3_get import S3ReadError
-from media_import.core.storage import Bucket, S3Config
+from media_import.core.storage import Bucket, S3Config, S3Unavailable, StorageError
 from media_import.defs.importing.retries import is_transient
 
 
@@ -17,22 +17,29 @@ def _list_error(config: S3Config) -> BaseException:
     return caught.value
 
 
-def test_a_missing_bucket_is_not_retried(s3_server, monkeypatch):
-    # Listed through s3_list with the configured keys or, without them, the default chain's
-    # (here the environment's); obstore's calls answer the same.
+def test_a_missing_bucket_is_a_setting_to_fix_not_retried(s3_server, monkeypatch):
+    # With the configured keys or, without them, the default chain's (the environment's here).
+    expected = f"bucket 'no-such-bucket' does not exist at {s3_server.endpoint_url}"
     error = _list_error(S3Config("no-such-bucket", s3_server.endpoint_url, "us-east-1", "a", "b"))
-    assert isinstance(error, S3ReadError)
-    assert error.code == "NoSuchBucket"
+    assert isinstance(error, StorageError) and str(error).startswith(expected)
     assert not is_transient(error)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
     keyless = S3Config("no-such-bucket", s3_server.endpoint_url, "us-east-1")
     error = _list_error(keyless)
-    assert isinstance(error, S3ReadError) and error.code == "NoSuchBucket"
-    with pytest.raises(obstore.exceptions.GenericError) as caught:
+    assert isinstance(error, StorageError) and str(error).startswith(expected)
+    with pytest.raises(StorageError, match="check BUCKET_NAME"):
         Bucket(keyless).top_level_folders()
-    assert "NoSuchBucket" in str(caught.value)
-    assert not is_transient(caught.value)
+
+
+def test_an_endpoint_that_stays_down_is_unavailable_and_retried():
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    config = S3Config("bkt", gone, "us-east-1", "a", "b", max_attempts=2)
+    error = _list_error(config)
+    assert isinstance(error, S3Unavailable) and is_transient(error)
+    assert str(error).startswith(f"cannot reach the S3 endpoint {gone} after 2 attempts")
 
 
 def test_dropped_connections_and_timeouts_are_retried():

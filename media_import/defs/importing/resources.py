@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager
+from typing import Any
 
 import dagster as dg
 import psycopg
+from dagster_aws.s3.resources import ResourceWithS3Configuration
+from dagster_aws.s3.utils import construct_s3_client
 from pydantic import Field
 
 from media_import.concurrency import DEFAULT_FOLDER_WORKERS, DEFAULT_INSERT_WORKERS
 from media_import.core.inventory import DEFAULT_ALLOWED_EXTENSIONS, DEFAULT_EXCLUDED_FOLDERS, Rules
-from media_import.core.s3_get import DEFAULT_PIPELINE_DEPTH
-from media_import.core.storage import DEFAULT_CONCURRENCY, LIST_PAGE_SIZE, Bucket, S3Config
+from media_import.core.storage import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_LIST_CONCURRENCY,
+    LIST_PAGE_SIZE,
+    Bucket,
+    S3Config,
+)
 from media_import.db import session
 from media_import.db.migrate import migrate
 from media_import.defs.env import env_var_if_set
@@ -33,66 +41,101 @@ from media_import.settings import (
     first_set,
     folder_types_text,
     redact_url,
+    s3_tuning_from_env,
     truthy,
 )
 
 
-class S3BucketResource(dg.ConfigurableResource):
-    """The S3-compatible bucket the archive is uploaded to (AWS S3 or MinIO)."""
+class S3BucketResource(ResourceWithS3Configuration):
+    """The S3-compatible bucket the archive is uploaded to (AWS S3, MinIO, any S3 server).
+
+    The connection fields are dagster-aws's (endpoint_url, region_name, profile_name, use_ssl,
+    verify, max_attempts, aws_access_key_id, aws_secret_access_key, aws_session_token), fed from
+    the usual environment names (see `resources_from_env`); the bucket and the read tuning are
+    this project's. Listing and reads go through obstore (media_import.core.storage); boto3
+    clients from the same fields serve the rest (dagster-aws's `get_client`)."""
 
     bucket: str = Field(description="Bucket name (BUCKET_NAME, or the original's S3_BUCKET_IN).")
-    endpoint_url: str | None = Field(
+    ca_bundle: str | None = Field(
         default=None,
-        description="S3 endpoint for MinIO or another S3-compatible server (S3_ENDPOINT_URL); "
-        "unset means AWS S3.",
+        description="PEM file of extra CA certificates to trust for TLS (AWS_CA_BUNDLE).",
     )
-    region: str | None = Field(default=None, description="Region (AWS_REGION).")
-    access_key_id: str | None = Field(
-        default=None, description="Access key (AWS_ACCESS_KEY_ID); unset: the default chain."
-    )
-    secret_access_key: str | None = Field(
-        default=None, description="Secret key (AWS_SECRET_ACCESS_KEY)."
-    )
-    session_token: str | None = Field(
-        default=None,
-        description="Session token of temporary credentials (AWS_SESSION_TOKEN), with the keys.",
+    force_path_style: bool = Field(
+        default=False,
+        description="Path-style requests (https://host/bucket/key) even against AWS "
+        "(S3_FORCE_PATH_STYLE). Always used for a custom endpoint and for bucket names "
+        "with dots.",
     )
     concurrency: int = Field(
         default=DEFAULT_CONCURRENCY,
         ge=1,
-        description="Keep-alive connections reading sidecars, in each planning process "
+        description="GETs in flight reading sidecars, in each planning process "
         "(S3_CONCURRENCY); against a distant endpoint they, not the CPU, bound the GETs a "
         "second.",
     )
-    pipeline_depth: int = Field(
-        default=DEFAULT_PIPELINE_DEPTH,
+    list_concurrency: int = Field(
+        default=DEFAULT_LIST_CONCURRENCY,
         ge=1,
-        description="GETs pipelined on each connection when reading sidecars "
-        "(S3_PIPELINE_DEPTH); 1 sends one at a time. A connection lost with several in "
-        "flight turns pipelining off for the rest of that read.",
+        description="Listing pages in flight for one folder's listing, its key ranges fetched "
+        "side by side (S3_LIST_CONCURRENCY).",
+    )
+    list_page_size: int = Field(
+        default=LIST_PAGE_SIZE, description="Keys per listing batch (S3 returns at most 1000)."
     )
 
-    list_page_size: int = Field(
-        default=LIST_PAGE_SIZE, description="Keys per listing page (S3 returns at most 1000)."
-    )
+    def __repr_args__(self) -> Any:
+        # The secrets are resolved into the fields in a run: never shown.
+        for name, value in super().__repr_args__():
+            yield name, ("**********" if value and name in _SECRET_FIELDS else value)
+
+    def get_client(self) -> Any:
+        """A boto3 S3 client from the same fields (dagster-aws's construction)."""
+        return construct_s3_client(
+            max_attempts=self.max_attempts,
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+            use_unsigned_session=self.use_unsigned_session,
+            profile_name=self.profile_name,
+            use_ssl=self.use_ssl,
+            verify=self.ca_bundle if self.ca_bundle and self.verify is not False else self.verify,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
+        )
 
     def config(self) -> S3Config:
+        """The settings a Dagster-free reader (and a planning process) needs."""
         return S3Config(
             bucket=self.bucket,
-            endpoint_url=self.endpoint_url,
-            region=self.region,
-            access_key_id=self.access_key_id,
-            secret_access_key=self.secret_access_key,
-            session_token=self.session_token,
-            pipeline_depth=self.pipeline_depth,
+            endpoint_url=self.endpoint_url or None,
+            region=self.region_name or None,
+            access_key_id=self.aws_access_key_id or None,
+            secret_access_key=self.aws_secret_access_key or None,  # type: ignore[arg-type]
+            session_token=self.aws_session_token or None,  # type: ignore[arg-type]
+            profile_name=self.profile_name or None,
+            use_ssl=self.use_ssl,
+            verify=self.verify,
+            ca_bundle=self.ca_bundle or None,
+            force_path_style=self.force_path_style,
+            max_attempts=self.max_attempts,
+            unsigned=self.use_unsigned_session,
         )
 
     def open(self) -> Bucket:
-        return Bucket(self.config(), self.concurrency, self.list_page_size)
+        return Bucket(self.config(), self.concurrency, self.list_page_size, self.list_concurrency)
 
     def planning_job(self, catalog: CatalogDatabase) -> PlanningJob:
         """What a planning worker process needs to read this bucket and write the catalog."""
-        return PlanningJob(self.config(), self.concurrency, self.list_page_size, catalog.conninfo())
+        return PlanningJob(
+            self.config(),
+            self.concurrency,
+            self.list_page_size,
+            catalog.conninfo(),
+            self.list_concurrency,
+        )
+
+
+_SECRET_FIELDS = frozenset({"aws_secret_access_key", "aws_session_token"})
 
 
 class CatalogDatabase(dg.ConfigurableResource):
@@ -193,22 +236,28 @@ class ImportSettings(dg.ConfigurableResource):
         return build_rules(self.excluded_folders, self.allowed_extensions, self.folder_types)
 
 
+def s3_resource_from_env() -> S3BucketResource:
+    """The bucket's resource, its dagster-aws fields fed from the usual environment names."""
+    return S3BucketResource(
+        bucket=dg.EnvVar(first_set(BUCKET_VARS) or BUCKET_VARS[0]),
+        endpoint_url=env_var_if_set(*ENDPOINT_VARS),
+        region_name=env_var_if_set(*REGION_VARS),
+        profile_name=env_var_if_set("AWS_PROFILE"),
+        aws_access_key_id=env_var_if_set("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=env_var_if_set("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=env_var_if_set("AWS_SESSION_TOKEN"),
+        ca_bundle=env_var_if_set("AWS_CA_BUNDLE"),
+        **s3_tuning_from_env(),
+    )
+
+
 def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     """Resources wired to the environment, original variable names included.
 
     Values are EnvVar references, resolved when a run starts: changing `.env` needs no code
     change, and the secrets never appear in the run's stored configuration.
     """
-    s3 = S3BucketResource(
-        bucket=dg.EnvVar(first_set(BUCKET_VARS) or BUCKET_VARS[0]),
-        endpoint_url=env_var_if_set(*ENDPOINT_VARS),
-        region=env_var_if_set(*REGION_VARS),
-        access_key_id=env_var_if_set("AWS_ACCESS_KEY_ID"),
-        secret_access_key=env_var_if_set("AWS_SECRET_ACCESS_KEY"),
-        session_token=env_var_if_set("AWS_SESSION_TOKEN"),
-        pipeline_depth=int(os.environ.get("S3_PIPELINE_DEPTH") or DEFAULT_PIPELINE_DEPTH),
-        concurrency=int(os.environ.get("S3_CONCURRENCY") or DEFAULT_CONCURRENCY),
-    )
+    s3 = s3_resource_from_env()
     if first_set(("DATABASE_URL",)) or not first_set(("DB_HOST",)):
         catalog = CatalogDatabase(url=dg.EnvVar("DATABASE_URL"))
     else:

@@ -2,8 +2,10 @@
 
 A RetryPolicy would also retry deterministic errors (a bug, a constraint violation) three
 times; here only what can heal by waiting is retried: dropped PostgreSQL connections, S3
-network errors that outlasted obstore's own request retries, timeouts. Every asset's writes are
-idempotent, so a retried step never duplicates anything.
+outages that outlasted the S3 clients' own retries (S3Unavailable), timeouts. Every asset's
+writes are idempotent, so a retried step never duplicates anything. An S3 failure a setting
+can cause (StorageError: refused credentials, a missing bucket, an endpoint that does not
+speak S3) fails the run at once, naming the setting.
 """
 
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ import dagster as dg
 import obstore.exceptions
 import psycopg
 
-from media_import.core.s3_get import S3ReadError
+from media_import.core import s3_errors
 from media_import.core.storage import S3Config, StorageError, describe_storage_error
 
 MAX_RETRIES = 3
@@ -21,30 +23,17 @@ BASE_DELAY_SECONDS = 2.0
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,
-    obstore.exceptions.GenericError,
+    obstore.exceptions.BaseError,
     ConnectionError,
     TimeoutError,
-)
-
-
-# obstore reports every S3 failure as GenericError: the ones that name a setting to fix are not
-# worth waiting for (a missing bucket retried three times only delays the failure e-mail).
-_PERMANENT_S3_ANSWERS = (
-    "nosuchbucket",
-    "accessdenied",
-    "invalidaccesskeyid",
-    "signaturedoesnotmatch",
-    "status code: 403",
-    "status code: 404",
 )
 
 
 def is_transient(exc: BaseException) -> bool:
     if not isinstance(exc, TRANSIENT_ERRORS):
         return False
-    if isinstance(exc, obstore.exceptions.GenericError):
-        text = str(exc).lower()
-        return not any(answer in text for answer in _PERMANENT_S3_ANSWERS)
+    if isinstance(exc, obstore.exceptions.BaseError):  # one the storage layer did not sort
+        return s3_errors.is_transient(exc)
     return True
 
 
@@ -56,17 +45,11 @@ def transient_retries(
     one clear failure (as the command line's preflight does)."""
     try:
         yield
-    except StorageError as exc:  # no credentials anywhere: a setting to fix, already worded
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    except S3ReadError as exc:  # S3's answer to a listing: NoSuchBucket, AccessDenied, ...
-        if storage is None:
-            raise
-        raise dg.Failure(
-            description=describe_storage_error(storage, exc), allow_retries=False
-        ) from exc
+    except StorageError as exc:  # a setting to fix, already worded
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     except TRANSIENT_ERRORS as exc:
         if not is_transient(exc):
-            if storage is not None and isinstance(exc, obstore.exceptions.GenericError):
+            if storage is not None and isinstance(exc, obstore.exceptions.BaseError):
                 raise dg.Failure(
                     description=describe_storage_error(storage, exc), allow_retries=False
                 ) from exc
